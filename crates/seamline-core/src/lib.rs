@@ -1,0 +1,20 @@
+//! Seamline's domain core: the words the rest of the system speaks.
+//!
+//! Architecture invariants:
+//! - No I/O of any kind: no database, network, file system, clock or randomness.
+//!   Callers pass in "now" and random bytes; everything here is a pure function,
+//!   so it is tested with plain unit and property tests.
+//! - Knows nothing of HTTP, SQL or the bus. Wire formats that are a compatibility
+//!   promise (the Segment-style tracking payload) are parsed here into validated
+//!   domain values; nothing outside holds an unvalidated event.
+//! - Every validation failure names the field and the reason ([`FieldError`]).
+
+pub mod cursor;
+pub mod error;
+pub mod ids;
+pub mod role;
+pub mod tracking;
+
+pub use error::FieldError;
+pub use ids::{EventId, KeyId, MemberId, WorkspaceId};
+pub use role::Role;

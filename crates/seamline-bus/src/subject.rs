@@ -1,5 +1,7 @@
 //! NATS-style subject matching, so the in-process bus filters exactly as NATS does.
 
+use crate::BusError;
+
 /// Does `subject` match `filter`? `*` matches one token, a final `>` one or more.
 pub fn subject_matches(filter: &str, subject: &str) -> bool {
     let mut subject_tokens = subject.split('.');
@@ -15,9 +17,42 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
     subject_tokens.next().is_none()
 }
 
+/// A subject to publish on: non-empty tokens, no wildcards, no whitespace.
+/// Both implementations check it, so a bad subject fails the same way everywhere.
+pub(crate) fn check_subject(subject: &str) -> Result<(), BusError> {
+    if subject.split('.').all(|token| plain_token(token)) {
+        Ok(())
+    } else {
+        Err(BusError::Rejected(format!("invalid subject {subject:?}")))
+    }
+}
+
+/// A filter: like a subject, but a token may be `*` and the last may be `>`.
+pub(crate) fn check_filter(filter: &str) -> Result<(), BusError> {
+    let tokens: Vec<&str> = filter.split('.').collect();
+    let last = tokens.len() - 1;
+    let valid = tokens.iter().enumerate().all(|(index, token)| match *token {
+        "*" => true,
+        ">" => index == last,
+        token => plain_token(token),
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(BusError::Rejected(format!("invalid filter {filter:?}")))
+    }
+}
+
+fn plain_token(token: &str) -> bool {
+    !token.is_empty()
+        && !token
+            .chars()
+            .any(|c| c == '*' || c == '>' || c.is_whitespace())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::subject_matches;
+    use super::{check_filter, check_subject, subject_matches};
 
     #[test]
     fn wildcards_match_like_nats() {
@@ -28,5 +63,20 @@ mod tests {
         assert!(subject_matches("events.>", "events.b.c"));
         assert!(!subject_matches("events.>", "events"));
         assert!(!subject_matches("events.a.b", "events.a"));
+    }
+
+    #[test]
+    fn subjects_and_filters_are_checked() {
+        assert!(check_subject("events.a").is_ok());
+        assert!(check_subject("events.*").is_err());
+        assert!(check_subject("events..a").is_err());
+        assert!(check_subject("").is_err());
+        assert!(check_subject("events.a b").is_err());
+        assert!(check_filter("events.*.x").is_ok());
+        assert!(check_filter("events.>").is_ok());
+        assert!(check_filter(">").is_ok());
+        assert!(check_filter("events.>.x").is_err());
+        assert!(check_filter("events.a*").is_err());
+        assert!(check_filter("").is_err());
     }
 }

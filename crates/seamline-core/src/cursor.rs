@@ -16,7 +16,13 @@ impl Cursor {
     }
 
     pub fn decode(token: &str) -> Result<Self, FieldError> {
-        let bad = || FieldError::new("invalid_cursor", "cursor", "not a cursor issued by this API");
+        let bad = || {
+            FieldError::new(
+                "invalid_cursor",
+                "cursor",
+                "not a cursor issued by this API",
+            )
+        };
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
         let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
         text.strip_prefix('s')

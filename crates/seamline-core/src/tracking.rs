@@ -165,9 +165,8 @@ pub fn parse_batch(
 ) -> Result<Parsed, Rejected> {
     check_size(body.len(), MAX_BATCH_BYTES, "body")?;
     parse_object(body, "body")?; // precise error for non-objects
-    let parsed: BatchBody = serde_json::from_slice(body).map_err(|e| {
-        Rejected::one(FieldError::new("invalid_type", "batch", format!("{e}")))
-    })?;
+    let parsed: BatchBody = serde_json::from_slice(body)
+        .map_err(|e| Rejected::one(FieldError::new("invalid_type", "batch", format!("{e}"))))?;
     let Some(items) = parsed.batch else {
         return Err(Rejected::one(FieldError::new(
             "required",
@@ -212,7 +211,13 @@ impl<'a> SharedFields<'a> {
         let context = match context {
             None | Some(Value::Null) => None,
             Some(Value::Object(map)) => Some(map),
-            Some(_) => return Err(FieldError::new("invalid_type", "context", "must be an object")),
+            Some(_) => {
+                return Err(FieldError::new(
+                    "invalid_type",
+                    "context",
+                    "must be an object",
+                ))
+            }
         };
         Ok(Self {
             context,
@@ -254,7 +259,13 @@ fn parse_batch_item(
     }
     let mut item: Map<String, Value> = match serde_json::from_str(text) {
         Ok(Value::Object(map)) => map,
-        _ => return Err(FieldError::new("invalid_type", "", "each batch item must be an object")),
+        _ => {
+            return Err(FieldError::new(
+                "invalid_type",
+                "",
+                "each batch item must be an object",
+            ))
+        }
     };
     take_write_key(&mut item);
     shared.apply(&mut item);
@@ -310,10 +321,18 @@ fn validate(
             FieldError::new(
                 "invalid_value",
                 "type",
-                format!("unknown type {t:?}; expected identify, track, page, screen, group or alias"),
+                format!(
+                    "unknown type {t:?}; expected identify, track, page, screen, group or alias"
+                ),
             )
         })?,
-        None => return Err(FieldError::new("required", "type", "every message needs a type")),
+        None => {
+            return Err(FieldError::new(
+                "required",
+                "type",
+                "every message needs a type",
+            ))
+        }
         Some(_) => return Err(FieldError::new("invalid_type", "type", "must be a string")),
     };
     let user_id = optional_id(&payload, "userId")?;
@@ -326,8 +345,15 @@ fn validate(
         ));
     }
     for object_field in ["context", "traits", "properties", "integrations"] {
-        if !matches!(payload.get(object_field), None | Some(Value::Null | Value::Object(_))) {
-            return Err(FieldError::new("invalid_type", object_field, "must be an object"));
+        if !matches!(
+            payload.get(object_field),
+            None | Some(Value::Null | Value::Object(_))
+        ) {
+            return Err(FieldError::new(
+                "invalid_type",
+                object_field,
+                "must be an object",
+            ));
         }
     }
     let event_name = type_specific(event_type, &payload)?;
@@ -358,12 +384,17 @@ fn type_specific(
     match event_type {
         EventType::Track => match optional_string(payload, "event", MAX_ID_CHARS)? {
             Some(name) => Ok(Some(name)),
-            None => Err(FieldError::new("required", "event", "a track call needs an event name")),
+            None => Err(FieldError::new(
+                "required",
+                "event",
+                "a track call needs an event name",
+            )),
         },
         EventType::Page | EventType::Screen => optional_string(payload, "name", MAX_ID_CHARS),
         EventType::Group => {
-            optional_id(payload, "groupId")?
-                .ok_or_else(|| FieldError::new("required", "groupId", "a group call needs a groupId"))?;
+            optional_id(payload, "groupId")?.ok_or_else(|| {
+                FieldError::new("required", "groupId", "a group call needs a groupId")
+            })?;
             Ok(None)
         }
         EventType::Alias => {
@@ -371,7 +402,11 @@ fn type_specific(
                 FieldError::new("required", "previousId", "an alias call needs a previousId")
             })?;
             if payload.get("userId").is_none() {
-                return Err(FieldError::new("required", "userId", "an alias call needs a userId"));
+                return Err(FieldError::new(
+                    "required",
+                    "userId",
+                    "an alias call needs a userId",
+                ));
             }
             Ok(None)
         }

@@ -23,6 +23,9 @@ pub fn require_env(var: &str, what: &str) -> Option<String> {
 
 /// Prints a loud skip notice, or panics under CI.
 pub fn skip_or_fail(reason: &str) {
-    assert!(!in_ci(), "CI=true and a required test service is missing: {reason}");
+    assert!(
+        !in_ci(),
+        "CI=true and a required test service is missing: {reason}"
+    );
     eprintln!("\n!!!!!!!! SKIPPED: {reason} !!!!!!!!\n");
 }

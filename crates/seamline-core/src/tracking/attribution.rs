@@ -42,12 +42,17 @@ impl Attribution {
     pub fn from_payload(payload: &Map<String, Value>, request_ip: Option<&str>) -> Self {
         let context = payload.get("context").and_then(Value::as_object);
         let properties = payload.get("properties").and_then(Value::as_object);
-        let page = context.and_then(|c| c.get("page")).and_then(Value::as_object);
-        let campaign = context.and_then(|c| c.get("campaign")).and_then(Value::as_object);
+        let page = context
+            .and_then(|c| c.get("page"))
+            .and_then(Value::as_object);
+        let campaign = context
+            .and_then(|c| c.get("campaign"))
+            .and_then(Value::as_object);
 
         let page_url = text(page, "url").or_else(|| text(properties, "url"));
         let query = QueryParams::from_page(page_url.as_deref(), text(page, "search").as_deref());
-        let from_campaign_or_query = |key: &str, param: &str| text(campaign, key).or_else(|| query.get(param));
+        let from_campaign_or_query =
+            |key: &str, param: &str| text(campaign, key).or_else(|| query.get(param));
         Self {
             utm_source: from_campaign_or_query("source", "utm_source"),
             utm_medium: from_campaign_or_query("medium", "utm_medium"),
@@ -60,7 +65,9 @@ impl Attribution {
             referrer: text(page, "referrer")
                 .or_else(|| text(properties, "referrer"))
                 .or_else(|| {
-                    let referrer = context.and_then(|c| c.get("referrer")).and_then(Value::as_object);
+                    let referrer = context
+                        .and_then(|c| c.get("referrer"))
+                        .and_then(Value::as_object);
                     text(referrer, "url")
                 }),
             page_url,

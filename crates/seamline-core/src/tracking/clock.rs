@@ -74,7 +74,10 @@ impl Clock {
 }
 
 /// Accepts ISO 8601 / RFC 3339 text or Unix epoch milliseconds.
-fn parse_time(payload: &Map<String, Value>, field: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
+fn parse_time(
+    payload: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, FieldError> {
     let invalid = || {
         FieldError::new(
             "invalid_timestamp",
@@ -111,7 +114,9 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).expect("test time")
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .expect("test time")
     }
 
     #[test]

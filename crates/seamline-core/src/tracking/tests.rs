@@ -4,7 +4,10 @@ use serde_json::json;
 
 fn envelope() -> Envelope {
     Envelope {
-        received_at: Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).single().expect("valid time"),
+        received_at: Utc
+            .with_ymd_and_hms(2024, 5, 1, 12, 0, 0)
+            .single()
+            .expect("valid time"),
         request_ip: Some("198.51.100.7".into()),
     }
 }
@@ -18,7 +21,12 @@ fn counter() -> impl FnMut() -> String {
 }
 
 fn single(kind: EventType, body: Value) -> Result<Parsed, Rejected> {
-    parse_single(kind, body.to_string().as_bytes(), &envelope(), &mut counter())
+    parse_single(
+        kind,
+        body.to_string().as_bytes(),
+        &envelope(),
+        &mut counter(),
+    )
 }
 
 fn batch(body: Value) -> Result<Parsed, Rejected> {
@@ -39,14 +47,24 @@ fn a_track_call_is_parsed_with_its_name_ids_and_payload() {
     assert_eq!(event.event_name.as_deref(), Some("Order Completed"));
     assert_eq!(event.message_id, "m-1");
     assert_eq!(event.user_id.as_deref(), Some("u1"));
-    assert!(!event.payload.contains_key("writeKey"), "the key is not stored");
+    assert!(
+        !event.payload.contains_key("writeKey"),
+        "the key is not stored"
+    );
     assert_eq!(event.payload["properties"]["note"], "Привет 👋");
-    assert_eq!(event.enrichment.attribution.ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(
+        event.enrichment.attribution.ip.as_deref(),
+        Some("198.51.100.7")
+    );
 }
 
 #[test]
 fn the_path_decides_the_type() {
-    let parsed = single(EventType::Page, json!({"anonymousId": "a", "type": "track"})).expect("valid");
+    let parsed = single(
+        EventType::Page,
+        json!({"anonymousId": "a", "type": "track"}),
+    )
+    .expect("valid");
     assert_eq!(parsed.events[0].event_type, EventType::Page);
 }
 
@@ -63,7 +81,11 @@ fn type_specific_fields_are_required() {
         (EventType::Track, json!({"userId": "u"}), "event"),
         (EventType::Group, json!({"userId": "u"}), "groupId"),
         (EventType::Alias, json!({"userId": "u"}), "previousId"),
-        (EventType::Alias, json!({"anonymousId": "a", "previousId": "p"}), "userId"),
+        (
+            EventType::Alias,
+            json!({"anonymousId": "a", "previousId": "p"}),
+            "userId",
+        ),
     ];
     for (kind, body, field) in cases {
         let rejected = single(kind, body).unwrap_err();
@@ -74,12 +96,24 @@ fn type_specific_fields_are_required() {
 #[test]
 fn wrong_types_and_bad_json_are_refused() {
     let rejected = single(EventType::Track, json!({"userId": "u", "event": 5})).unwrap_err();
-    assert_eq!((rejected.errors[0].code, rejected.errors[0].field.as_str()), ("invalid_type", "event"));
-    let rejected = single(EventType::Track, json!({"userId": "u", "event": "e", "properties": []})).unwrap_err();
+    assert_eq!(
+        (rejected.errors[0].code, rejected.errors[0].field.as_str()),
+        ("invalid_type", "event")
+    );
+    let rejected = single(
+        EventType::Track,
+        json!({"userId": "u", "event": "e", "properties": []}),
+    )
+    .unwrap_err();
     assert_eq!(rejected.errors[0].field, "properties");
-    let rejected = parse_single(EventType::Track, b"{not json", &envelope(), &mut counter()).unwrap_err();
+    let rejected =
+        parse_single(EventType::Track, b"{not json", &envelope(), &mut counter()).unwrap_err();
     assert_eq!(rejected.errors[0].code, "malformed_json");
-    let rejected = single(EventType::Track, json!({"userId": "u", "event": "e", "timestamp": "yesterday"})).unwrap_err();
+    let rejected = single(
+        EventType::Track,
+        json!({"userId": "u", "event": "e", "timestamp": "yesterday"}),
+    )
+    .unwrap_err();
     assert_eq!(rejected.errors[0].field, "timestamp");
 }
 
@@ -93,7 +127,11 @@ fn numeric_user_ids_are_accepted_as_text() {
 fn a_missing_message_id_is_generated() {
     let parsed = single(EventType::Identify, json!({"userId": "u"})).expect("valid");
     assert_eq!(parsed.events[0].message_id, "generated-1");
-    let rejected = single(EventType::Identify, json!({"userId": "u", "messageId": "x".repeat(101)})).unwrap_err();
+    let rejected = single(
+        EventType::Identify,
+        json!({"userId": "u", "messageId": "x".repeat(101)}),
+    )
+    .unwrap_err();
     assert_eq!(rejected.errors[0].field, "messageId");
 }
 
@@ -104,7 +142,8 @@ fn oversized_messages_and_batches_are_refused() {
     assert!(rejected.is_too_large());
 
     let item = json!({"type": "track", "userId": "u", "event": "e", "properties": {"p": "y".repeat(MAX_MESSAGE_BYTES)}});
-    let rejected = batch(json!({"batch": [{"type": "identify", "userId": "u"}, item]})).unwrap_err();
+    let rejected =
+        batch(json!({"batch": [{"type": "identify", "userId": "u"}, item]})).unwrap_err();
     assert_eq!(rejected.errors[0].field, "batch[1]");
     assert!(rejected.is_too_large());
 
@@ -125,7 +164,10 @@ fn a_batch_with_invalid_items_lists_each_with_its_index() {
     ]}))
     .unwrap_err();
     let fields: Vec<_> = rejected.errors.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["batch[1].event", "batch[2].type", "batch[3].userId"]);
+    assert_eq!(
+        fields,
+        ["batch[1].event", "batch[2].type", "batch[3].userId"]
+    );
     assert!(!rejected.is_too_large());
 }
 
@@ -142,12 +184,19 @@ fn batch_level_context_and_sent_at_apply_to_items_that_lack_them() {
     }))
     .expect("valid");
     assert_eq!(parsed.body_write_key.as_deref(), Some("wk"));
-    let [a, b] = &parsed.events[..] else { panic!("two events") };
+    let [a, b] = &parsed.events[..] else {
+        panic!("two events")
+    };
     assert_eq!(a.enrichment.attribution.ip.as_deref(), Some("2.2.2.2"));
     assert_eq!(b.enrichment.attribution.ip.as_deref(), Some("1.1.1.1"));
     assert_eq!(b.enrichment.attribution.user_agent.as_deref(), Some("ua"));
     // Device clock one minute behind: 11:00 on the device is 11:01 for us.
-    assert_eq!(a.timestamp, Utc.with_ymd_and_hms(2024, 5, 1, 11, 1, 0).single().expect("time"));
+    assert_eq!(
+        a.timestamp,
+        Utc.with_ymd_and_hms(2024, 5, 1, 11, 1, 0)
+            .single()
+            .expect("time")
+    );
 }
 
 #[test]

@@ -1,0 +1,278 @@
+//! Seamline's store on embedded SQLite: the single-binary shape.
+//!
+//! Architecture invariants:
+//! - A thin mapping of [`seamline_store::Store`] to SQL; no business rules.
+//! - The file is opened in WAL mode with `synchronous = NORMAL`: a commit
+//!   survives the process being killed (kill -9); `synchronous = FULL`
+//!   (`durable_power_loss`) also survives power loss, at some throughput.
+//! - Writes are serialised by SQLite itself, so `seq` grows in commit order.
+
+mod events;
+mod rows;
+mod workspace;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+use seamline_store::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// How to open the database file.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// fsync on every commit (survives power loss, not only a process crash).
+    pub durable_power_loss: bool,
+    pub max_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durable_power_loss: false,
+            max_connections: 8,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub async fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        let connect = SqliteConnectOptions::new().filename(path);
+        Self::connect_with(connect, options).await
+    }
+
+    /// Opens a `sqlite://` URL.
+    pub async fn connect(url: &str, options: SqliteOptions) -> StoreResult<Self> {
+        let connect = SqliteConnectOptions::from_str(url).map_err(backend)?;
+        Self::connect_with(connect, options).await
+    }
+
+    async fn connect_with(
+        connect: SqliteConnectOptions,
+        options: SqliteOptions,
+    ) -> StoreResult<Self> {
+        let synchronous = if options.durable_power_loss {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .connect_with(connect)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the ingest benchmark's raw-insert baseline.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
+pub(crate) fn conflict_or_backend(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => backend(error),
+    }
+}
+
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_workspace(&self, setup: WorkspaceSetup) -> StoreResult<Workspace> {
+        workspace::create_workspace(&self.pool, setup).await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>> {
+        workspace::workspace(&self.pool, id).await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        workspace::list_workspaces(&self.pool).await
+    }
+
+    async fn create_member(&self, member: NewMember) -> StoreResult<Member> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        workspace::insert_member(&mut conn, &member).await?;
+        Ok(member)
+    }
+
+    async fn member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<Option<Member>> {
+        workspace::member(&self.pool, workspace, id).await
+    }
+
+    async fn member_by_email(&self, email: &str) -> StoreResult<Option<Member>> {
+        workspace::member_by_email(&self.pool, email).await
+    }
+
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<Member>> {
+        workspace::list_members(&self.pool, workspace).await
+    }
+
+    async fn set_member_role(
+        &self,
+        workspace: WorkspaceId,
+        id: MemberId,
+        role: Role,
+    ) -> StoreResult<()> {
+        workspace::set_member_role(&self.pool, workspace, id, role).await
+    }
+
+    async fn delete_member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<()> {
+        workspace::delete_member(&self.pool, workspace, id).await
+    }
+
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        workspace::create_session(&self.pool, session).await
+    }
+
+    async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+        workspace::session(&self.pool, token_hash, now).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_key(&self, key: ApiKey) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        workspace::insert_key(&mut conn, &key).await
+    }
+
+    async fn list_keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiKey>> {
+        workspace::list_keys(&self.pool, workspace).await
+    }
+
+    async fn revoke_key(
+        &self,
+        workspace: WorkspaceId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        workspace::revoke_key(&self.pool, workspace, id, at).await
+    }
+
+    async fn key_by_hash(&self, kind: KeyKind, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        workspace::key_by_hash(&self.pool, kind, secret_hash).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
+        events::append(&self.pool, events).await
+    }
+
+    async fn list_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        events::list(&self.pool, workspace, query).await
+    }
+
+    async fn count_events(&self, workspace: WorkspaceId) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE workspace_id = ?")
+            .bind(workspace.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        events::claim_outbox(&self.pool, limit, now, lease_until).await
+    }
+
+    async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {
+        events::complete_outbox(&self.pool, ids).await
+    }
+
+    async fn import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+    ) -> StoreResult<Option<u64>> {
+        let line: Option<i64> = sqlx::query_scalar(
+            "SELECT line FROM import_checkpoints WHERE workspace_id = ? AND source = ?",
+        )
+        .bind(workspace.as_uuid())
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(line.and_then(|l| u64::try_from(l).ok()))
+    }
+
+    async fn set_import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        line: u64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO import_checkpoints (workspace_id, source, line) VALUES (?, ?, ?)
+             ON CONFLICT (workspace_id, source) DO UPDATE SET line = excluded.line",
+        )
+        .bind(workspace.as_uuid())
+        .bind(source)
+        .bind(i64::try_from(line).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}

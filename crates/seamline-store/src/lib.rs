@@ -1,0 +1,130 @@
+//! The storage interface of Seamline.
+//!
+//! Architecture invariants:
+//! - One trait, [`Store`], with domain types only: no SQL, no driver types.
+//!   Each backend (`seamline-store-sqlite`, `seamline-store-postgres`) is a
+//!   thin implementation with its own migrations, and both pass the one
+//!   suite in [`conformance`].
+//! - Every method that touches tenant data takes the [`WorkspaceId`] and
+//!   filters by it; the only cross-workspace lookups are by unguessable
+//!   secrets (a key's hash, a session token's hash) and a member's login e-mail.
+//! - Multi-step writes are one transaction: a workspace with its owner and
+//!   keys; events with their outbox entry.
+//! - The event log is append-only. `append_events` stores each
+//!   `(workspace, messageId)` once, ever, and writes an outbox entry in the
+//!   same transaction so the bus relay publishes only committed events.
+
+mod types;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+
+pub use types::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for logs and health output.
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Is the database reachable? Used by `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Workspaces, members, sessions.
+
+    /// Creates a workspace, its owner and its first keys in one transaction.
+    async fn create_workspace(&self, setup: WorkspaceSetup) -> StoreResult<Workspace>;
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+
+    async fn create_member(&self, member: NewMember) -> StoreResult<Member>;
+    async fn member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<Option<Member>>;
+    /// Login lookup: e-mails are unique across the installation.
+    async fn member_by_email(&self, email: &str) -> StoreResult<Option<Member>>;
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<Member>>;
+    async fn set_member_role(
+        &self,
+        workspace: WorkspaceId,
+        id: MemberId,
+        role: Role,
+    ) -> StoreResult<()>;
+    /// Removes a member and all their sessions.
+    async fn delete_member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<()>;
+
+    async fn create_session(&self, session: Session) -> StoreResult<()>;
+    /// The live session with this token hash (expired ones are not returned).
+    async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    // Keys.
+
+    async fn create_key(&self, key: ApiKey) -> StoreResult<()>;
+    async fn list_keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_key(
+        &self,
+        workspace: WorkspaceId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The unrevoked key with this secret hash, in whatever workspace it is.
+    async fn key_by_hash(&self, kind: KeyKind, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
+
+    // The event log.
+
+    /// Appends events (of any workspaces) and their outbox entry in one
+    /// transaction. Returns, per input, whether it was new (`false`: its
+    /// `(workspace, messageId)` was already stored, or repeated earlier in the input).
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>>;
+    async fn list_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    async fn count_events(&self, workspace: WorkspaceId) -> StoreResult<u64>;
+
+    // The outbox (events committed but not yet published on the bus).
+
+    /// Leases up to `limit` unpublished entries until `lease_until`; entries
+    /// leased by a relay that died become claimable again after their lease.
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxEntry>>;
+    /// Marks entries published (deletes them).
+    async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()>;
+
+    // Imports.
+
+    /// The last line committed by an import of `source` (a file fingerprint).
+    async fn import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+    ) -> StoreResult<Option<u64>>;
+    async fn set_import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        line: u64,
+    ) -> StoreResult<()>;
+}

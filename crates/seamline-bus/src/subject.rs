@@ -1,6 +1,6 @@
 //! NATS-style subject matching, so the in-process bus filters exactly as NATS does.
 
-use crate::BusError;
+use crate::{BusError, Message};
 
 /// Does `subject` match `filter`? `*` matches one token, a final `>` one or more.
 pub fn subject_matches(filter: &str, subject: &str) -> bool {
@@ -20,7 +20,7 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
 /// A subject to publish on: non-empty tokens, no wildcards, no whitespace.
 /// Both implementations check it, so a bad subject fails the same way everywhere.
 pub(crate) fn check_subject(subject: &str) -> Result<(), BusError> {
-    if subject.split('.').all(|token| plain_token(token)) {
+    if subject.split('.').all(plain_token) {
         Ok(())
     } else {
         Err(BusError::Rejected(format!("invalid subject {subject:?}")))
@@ -31,16 +31,32 @@ pub(crate) fn check_subject(subject: &str) -> Result<(), BusError> {
 pub(crate) fn check_filter(filter: &str) -> Result<(), BusError> {
     let tokens: Vec<&str> = filter.split('.').collect();
     let last = tokens.len() - 1;
-    let valid = tokens.iter().enumerate().all(|(index, token)| match *token {
-        "*" => true,
-        ">" => index == last,
-        token => plain_token(token),
-    });
+    let valid = tokens
+        .iter()
+        .enumerate()
+        .all(|(index, token)| match *token {
+            "*" => true,
+            ">" => index == last,
+            token => plain_token(token),
+        });
     if valid {
         Ok(())
     } else {
         Err(BusError::Rejected(format!("invalid filter {filter:?}")))
     }
+}
+
+/// A message to publish: a valid subject and a non-empty id that can travel
+/// in a NATS header (no control characters).
+pub(crate) fn check_message(message: &Message) -> Result<(), BusError> {
+    check_subject(&message.subject)?;
+    if message.id.is_empty() || message.id.chars().any(char::is_control) {
+        return Err(BusError::Rejected(format!(
+            "invalid message id {:?}",
+            message.id
+        )));
+    }
+    Ok(())
 }
 
 fn plain_token(token: &str) -> bool {

@@ -247,6 +247,23 @@ impl<'a> SharedFields<'a> {
     }
 }
 
+/// Parses one message whose own `type` field says what it is (a line of an
+/// import file). The per-message size limit applies.
+pub fn parse_message(
+    text: &str,
+    envelope: &Envelope,
+    new_message_id: &mut dyn FnMut() -> String,
+) -> Result<TrackedEvent, FieldError> {
+    let raw: Box<RawValue> = serde_json::from_str(text)
+        .map_err(|e| FieldError::new("malformed_json", "", format!("not valid JSON: {e}")))?;
+    let shared = SharedFields {
+        context: None,
+        integrations: None,
+        sent_at: None,
+    };
+    parse_batch_item(&raw, &shared, envelope, new_message_id)
+}
+
 fn parse_batch_item(
     raw: &RawValue,
     shared: &SharedFields<'_>,

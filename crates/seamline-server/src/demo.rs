@@ -1,0 +1,224 @@
+//! Demo data for `seamline serve --demo`: a coffee-shop chain whose
+//! customers arrive from ads, browse on phones, buy on desktops and at the
+//! counter with a loyalty card. Events go through the same parser and store
+//! as live traffic.
+
+use chrono::{Duration, Utc};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use seamline_core::tracking::{self, Envelope};
+use seamline_core::{EventId, WorkspaceId};
+use seamline_store::{NewEvent, Store};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::provision::{self, Provisioned};
+
+pub const DEMO_EMAIL: &str = "demo@seamline.local";
+pub const DEMO_PASSWORD: &str = "seamline-demo";
+
+const SOURCES: [(&str, &str, &str); 6] = [
+    ("yandex", "cpc", "yclid"),
+    ("google", "cpc", "gclid"),
+    ("vk", "social", "fbclid"),
+    ("email", "newsletter", ""),
+    ("2gis", "referral", ""),
+    ("", "", ""),
+];
+const PAGES: [(&str, &str); 5] = [
+    ("/", "Кофейня «Утро»"),
+    ("/menu", "Меню"),
+    ("/menu/business-lunch", "Бизнес-ланч"),
+    ("/loyalty", "Карта лояльности"),
+    ("/cart", "Корзина"),
+];
+const PRODUCTS: [(&str, &str, i64); 5] = [
+    ("cappuccino", "Капучино", 19000),
+    ("croissant", "Круассан", 15000),
+    ("lunch", "Бизнес-ланч", 45000),
+    ("borscht", "Борщ", 32000),
+    ("cake", "Медовик", 27000),
+];
+
+/// Creates the demo workspace (if missing) and fills it. Returns `None`
+/// when the demo login already exists.
+pub async fn seed(store: &dyn Store, visitors: usize) -> anyhow::Result<Option<Provisioned>> {
+    if store.member_by_email(DEMO_EMAIL).await?.is_some() {
+        return Ok(None);
+    }
+    let made =
+        provision::create_workspace(store, "Кофейня «Утро» (demo)", DEMO_EMAIL, DEMO_PASSWORD)
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the demo workspace: {e:?}"))?;
+    let messages = messages(visitors, &mut StdRng::seed_from_u64(7));
+    let events = parse(made.workspace.id, messages)?;
+    for chunk in events.chunks(1000) {
+        store.append_events(chunk).await?;
+    }
+    Ok(Some(made))
+}
+
+fn parse(workspace: WorkspaceId, messages: Vec<Value>) -> anyhow::Result<Vec<NewEvent>> {
+    let body = serde_json::to_vec(&json!({ "batch": messages }))?;
+    let envelope = Envelope {
+        received_at: Utc::now(),
+        request_ip: None,
+    };
+    let mut new_id = || format!("demo-{}", Uuid::now_v7());
+    // The demo is larger than one request may be: parse with the item rules
+    // but without the request-size limit by splitting into batches.
+    let parsed: Vec<_> = serde_json::from_slice::<Value>(&body)?["batch"]
+        .as_array()
+        .map(|items| items.chunks(200).map(|c| json!({ "batch": c })).collect())
+        .unwrap_or_else(Vec::new);
+    let mut events = Vec::new();
+    for batch in parsed {
+        let bytes = serde_json::to_vec(&batch)?;
+        let ok = tracking::parse_batch(&bytes, &envelope, &mut new_id)
+            .map_err(|r| anyhow::anyhow!("demo data is invalid: {:?}", r.errors))?;
+        events.extend(ok.events.into_iter().map(|event| NewEvent {
+            id: EventId(Uuid::now_v7()),
+            workspace_id: workspace,
+            event,
+        }));
+    }
+    Ok(events)
+}
+
+/// The seed stories first, then `visitors` ordinary visitors.
+fn messages(visitors: usize, rng: &mut StdRng) -> Vec<Value> {
+    let now = Utc::now();
+    let mut out = Vec::new();
+    // Browses on the phone from a Yandex ad, buys on the desktop after logging in.
+    let phone = "anon-phone-olga";
+    let desktop = "anon-desktop-olga";
+    let ad = "https://utro.example/menu?utm_source=yandex&utm_medium=cpc&utm_campaign=morning-coffee&yclid=5512";
+    out.push(page(
+        phone,
+        None,
+        ad,
+        "Меню",
+        now - Duration::days(2),
+        "Mozilla/5.0 (iPhone)",
+    ));
+    out.push(track(
+        phone,
+        None,
+        "Product Added",
+        json!({"product_id": "cappuccino", "price": 190.0, "currency": "RUB"}),
+        now - Duration::days(2),
+    ));
+    out.push(json!({"type": "identify", "anonymousId": desktop, "userId": "olga-1987",
+        "traits": {"name": "Ольга Смирнова", "email": "olga@example.ru", "phone": "8 916 123-45-67"},
+        "timestamp": (now - Duration::days(1)).to_rfc3339()}));
+    out.push(order(
+        desktop,
+        Some("olga-1987"),
+        "web-1001",
+        34000,
+        now - Duration::days(1),
+    ));
+    // A loyalty-card purchase at the counter joins the online profile.
+    out.push(json!({"type": "track", "userId": "olga-1987", "event": "Order Completed",
+        "properties": {"order_id": "pos-77", "revenue": 420.0, "currency": "RUB", "channel": "pos", "store": "Тверская, 8"},
+        "context": {"externalIds": [{"id": "2000-0001-4455", "type": "loyalty_card", "collection": "users", "encoding": "none"}]},
+        "timestamp": (now - Duration::hours(20)).to_rfc3339()}));
+    // A shared family tablet: two people log in on one device.
+    for (user, name) in [("ivan-k", "Иван"), ("maria-k", "Мария")] {
+        out.push(
+            json!({"type": "identify", "anonymousId": "anon-family-tablet", "userId": user,
+            "traits": {"name": name}, "timestamp": (now - Duration::hours(5)).to_rfc3339()}),
+        );
+    }
+    for n in 0..visitors {
+        out.extend(visitor(n, rng, now));
+    }
+    out
+}
+
+fn visitor(n: usize, rng: &mut StdRng, now: chrono::DateTime<Utc>) -> Vec<Value> {
+    let anon = format!("anon-{n:04}");
+    let (source, medium, click) = *SOURCES.choose(rng).unwrap_or(&SOURCES[0]);
+    let started = now - Duration::minutes(rng.gen_range(5..60 * 24 * 14));
+    let mut url = "https://utro.example/".to_owned();
+    if !source.is_empty() {
+        url = format!("{url}?utm_source={source}&utm_medium={medium}&utm_campaign=autumn");
+        if !click.is_empty() {
+            url = format!("{url}&{click}={}", rng.gen_range(10_000..99_999));
+        }
+    }
+    let ua = if rng.gen_bool(0.6) {
+        "Mozilla/5.0 (Linux; Android 14)"
+    } else {
+        "Mozilla/5.0 (Windows NT 10.0)"
+    };
+    let mut out = vec![page(&anon, None, &url, "Кофейня «Утро»", started, ua)];
+    for step in 1..rng.gen_range(1..5) {
+        let (path, title) = *PAGES.choose(rng).unwrap_or(&PAGES[0]);
+        out.push(page(
+            &anon,
+            None,
+            &format!("https://utro.example{path}"),
+            title,
+            started + Duration::minutes(step),
+            ua,
+        ));
+    }
+    if rng.gen_bool(0.3) {
+        let user = format!("customer-{n:04}");
+        out.push(json!({"type": "identify", "anonymousId": anon, "userId": user,
+            "traits": {"email": format!("guest{n}@example.ru")}, "timestamp": (started + Duration::minutes(6)).to_rfc3339()}));
+        let (_, _, price) = *PRODUCTS.choose(rng).unwrap_or(&PRODUCTS[0]);
+        out.push(order(
+            &anon,
+            Some(&user),
+            &format!("web-{n}"),
+            price * rng.gen_range(1..4),
+            started + Duration::minutes(8),
+        ));
+    }
+    out
+}
+
+fn page(
+    anon: &str,
+    user: Option<&str>,
+    url: &str,
+    title: &str,
+    at: chrono::DateTime<Utc>,
+    ua: &str,
+) -> Value {
+    json!({"type": "page", "anonymousId": anon, "userId": user, "name": title,
+        "properties": {"url": url, "title": title},
+        "context": {"page": {"url": url, "title": title}, "userAgent": ua},
+        "timestamp": at.to_rfc3339()})
+}
+
+fn track(
+    anon: &str,
+    user: Option<&str>,
+    event: &str,
+    properties: Value,
+    at: chrono::DateTime<Utc>,
+) -> Value {
+    json!({"type": "track", "anonymousId": anon, "userId": user, "event": event,
+        "properties": properties, "timestamp": at.to_rfc3339()})
+}
+
+fn order(
+    anon: &str,
+    user: Option<&str>,
+    order_id: &str,
+    minor: i64,
+    at: chrono::DateTime<Utc>,
+) -> Value {
+    let major = minor as f64 / 100.0;
+    track(
+        anon,
+        user,
+        "Order Completed",
+        json!({"order_id": order_id, "revenue": major, "total": major, "currency": "RUB"}),
+        at,
+    )
+}

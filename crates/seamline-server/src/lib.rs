@@ -1,0 +1,41 @@
+//! Seamline's HTTP edge and background workers.
+//!
+//! Architecture invariants:
+//! - Handlers are thin: parse, authorise, call core/store/bus, render. Rules
+//!   live in `seamline-core`; persistence behind `seamline-store`.
+//! - Wire DTOs (JSON shapes of the REST API) live only here and are converted
+//!   by hand from domain types; the tracking payload is parsed by the core.
+//! - Every route that reads or writes tenant data gets its workspace from the
+//!   authenticated [`auth::Principal`] (session or key), never from the request.
+//! - A 2xx on ingest means the events are committed ([`ingest`]); the bus
+//!   sees them only after commit, through the outbox ([`outbox`]).
+//! - Errors have one JSON shape: `{"error": {"code", "message", "field"}}`.
+
+pub mod api;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod ingest;
+pub mod ops;
+pub mod outbox;
+pub mod provision;
+mod startup;
+pub mod tracking;
+pub mod ui;
+pub mod views;
+
+pub use startup::{Application, ServerConfig};
+
+use std::sync::Arc;
+
+use seamline_bus::Bus;
+use seamline_store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub ingest: ingest::Ingest,
+    pub config: Arc<ServerConfig>,
+}

@@ -1,0 +1,254 @@
+//! Seamline's store on PostgreSQL: the shape for several server instances
+//! sharing one database.
+//!
+//! Architecture invariants:
+//! - A thin mapping of [`seamline_store::Store`] to SQL; no business rules.
+//!   Same migration versions, tables and semantics as `seamline-store-sqlite`,
+//!   in native types (`uuid`, `timestamptz`, `jsonb` enrichment, `json`
+//!   payload so the client's text and key order are kept exactly).
+//! - Every query on tenant data filters by workspace; unique violations are
+//!   [`StoreError::Conflict`], every other database failure is `Backend`.
+//! - An append is one transaction: one `INSERT ... SELECT FROM UNNEST` per
+//!   chunk plus one outbox row holding the new seqs. Seqs follow the input
+//!   order; rows go in by key order so concurrent appends with overlapping
+//!   message ids cannot deadlock, and the rare multi-chunk append that still
+//!   does is retried whole.
+//! - `seq` grows within an append and across appends, but concurrent appends
+//!   may commit out of seq order: a reader tailing the log by seq can see a
+//!   lower seq appear after a higher one. The outbox, not the seq, is what
+//!   guarantees every committed event is published.
+//! - The outbox is safe for several relays: claims lock with
+//!   `FOR UPDATE SKIP LOCKED` and lease entries until a deadline.
+
+mod events;
+mod rows;
+mod workspace;
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+use seamline_store::*;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// How to connect to the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    pub max_connections: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self { max_connections: 8 }
+    }
+}
+
+impl PgStore {
+    /// Connects to a `postgres://` URL.
+    pub async fn connect(url: &str, options: PgOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url).map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .connect_with(connect)
+            .await
+            .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the ingest benchmark's raw-insert baseline.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+pub(crate) fn backend(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
+pub(crate) fn conflict_or_backend(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+        _ => backend(error),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_workspace(&self, setup: WorkspaceSetup) -> StoreResult<Workspace> {
+        workspace::create_workspace(&self.pool, setup).await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>> {
+        workspace::workspace(&self.pool, id).await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>> {
+        workspace::list_workspaces(&self.pool).await
+    }
+
+    async fn create_member(&self, member: NewMember) -> StoreResult<Member> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        workspace::insert_member(&mut conn, &member).await?;
+        Ok(member)
+    }
+
+    async fn member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<Option<Member>> {
+        workspace::member(&self.pool, workspace, id).await
+    }
+
+    async fn member_by_email(&self, email: &str) -> StoreResult<Option<Member>> {
+        workspace::member_by_email(&self.pool, email).await
+    }
+
+    async fn list_members(&self, workspace: WorkspaceId) -> StoreResult<Vec<Member>> {
+        workspace::list_members(&self.pool, workspace).await
+    }
+
+    async fn set_member_role(
+        &self,
+        workspace: WorkspaceId,
+        id: MemberId,
+        role: Role,
+    ) -> StoreResult<()> {
+        workspace::set_member_role(&self.pool, workspace, id, role).await
+    }
+
+    async fn delete_member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<()> {
+        workspace::delete_member(&self.pool, workspace, id).await
+    }
+
+    async fn create_session(&self, session: Session) -> StoreResult<()> {
+        workspace::create_session(&self.pool, session).await
+    }
+
+    async fn session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+        workspace::session(&self.pool, token_hash, now).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn create_key(&self, key: ApiKey) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        workspace::insert_key(&mut conn, &key).await
+    }
+
+    async fn list_keys(&self, workspace: WorkspaceId) -> StoreResult<Vec<ApiKey>> {
+        workspace::list_keys(&self.pool, workspace).await
+    }
+
+    async fn revoke_key(
+        &self,
+        workspace: WorkspaceId,
+        id: KeyId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        workspace::revoke_key(&self.pool, workspace, id, at).await
+    }
+
+    async fn key_by_hash(&self, kind: KeyKind, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        workspace::key_by_hash(&self.pool, kind, secret_hash).await
+    }
+
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
+        events::append(&self.pool, events).await
+    }
+
+    async fn list_events(
+        &self,
+        workspace: WorkspaceId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        events::list(&self.pool, workspace, query).await
+    }
+
+    async fn count_events(&self, workspace: WorkspaceId) -> StoreResult<u64> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE workspace_id = $1")
+            .bind(workspace.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        events::claim_outbox(&self.pool, limit, now, lease_until).await
+    }
+
+    async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {
+        events::complete_outbox(&self.pool, ids).await
+    }
+
+    async fn import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+    ) -> StoreResult<Option<u64>> {
+        let line: Option<i64> = sqlx::query_scalar(
+            "SELECT line FROM import_checkpoints WHERE workspace_id = $1 AND source = $2",
+        )
+        .bind(workspace.as_uuid())
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(line.and_then(|l| u64::try_from(l).ok()))
+    }
+
+    async fn set_import_checkpoint(
+        &self,
+        workspace: WorkspaceId,
+        source: &str,
+        line: u64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO import_checkpoints (workspace_id, source, line) VALUES ($1, $2, $3)
+             ON CONFLICT (workspace_id, source) DO UPDATE SET line = excluded.line",
+        )
+        .bind(workspace.as_uuid())
+        .bind(source)
+        .bind(i64::try_from(line).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Row → domain conversions. Stored values that no longer parse are reported
+//! as `Corrupt`, never a panic.
+
+use seamline_core::tracking::EventType;
+use seamline_core::{EventId, KeyId, MemberId, Role, WorkspaceId};
+use seamline_store::*;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row};
+use uuid::Uuid;
+
+use crate::backend;
+
+fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+    row: &'r PgRow,
+    column: &str,
+) -> StoreResult<T> {
+    row.try_get(column).map_err(backend)
+}
+
+/// A JSON column; text that does not parse is `Corrupt`, as in SQLite.
+fn json(row: &PgRow, column: &str) -> StoreResult<serde_json::Value> {
+    row.try_get(column).map_err(|error| match error {
+        sqlx::Error::ColumnDecode { source, .. } => {
+            StoreError::Corrupt(format!("{column}: {source}"))
+        }
+        other => backend(other),
+    })
+}
+
+pub(crate) fn workspace(row: &PgRow) -> StoreResult<Workspace> {
+    Ok(Workspace {
+        id: WorkspaceId(get::<Uuid>(row, "id")?),
+        name: get(row, "name")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn member(row: &PgRow) -> StoreResult<Member> {
+    let role: String = get(row, "role")?;
+    Ok(Member {
+        id: MemberId(get::<Uuid>(row, "id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        email: get(row, "email")?,
+        name: get(row, "name")?,
+        role: role
+            .parse::<Role>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        password_hash: get(row, "password_hash")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+pub(crate) fn session(row: &PgRow) -> StoreResult<Session> {
+    Ok(Session {
+        token_hash: get(row, "token_hash")?,
+        member_id: MemberId(get::<Uuid>(row, "member_id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        csrf_token: get(row, "csrf_token")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub(crate) fn api_key(row: &PgRow) -> StoreResult<ApiKey> {
+    let kind: String = get(row, "kind")?;
+    Ok(ApiKey {
+        id: KeyId(get::<Uuid>(row, "id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        kind: KeyKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("key kind {kind:?}")))?,
+        name: get(row, "name")?,
+        prefix: get(row, "prefix")?,
+        plaintext: get(row, "plaintext")?,
+        secret_hash: get(row, "secret_hash")?,
+        created_at: get(row, "created_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+pub(crate) fn event(row: &PgRow) -> StoreResult<StoredEvent> {
+    let event_type: String = get(row, "type")?;
+    Ok(StoredEvent {
+        seq: get(row, "seq")?,
+        id: EventId(get::<Uuid>(row, "id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        message_id: get(row, "message_id")?,
+        event_type: EventType::parse(&event_type)
+            .ok_or_else(|| StoreError::Corrupt(format!("event type {event_type:?}")))?,
+        event_name: get(row, "event_name")?,
+        user_id: get(row, "user_id")?,
+        anonymous_id: get(row, "anonymous_id")?,
+        timestamp: get(row, "timestamp")?,
+        received_at: get(row, "received_at")?,
+        enrichment: json(row, "enrichment")?,
+        payload: json(row, "payload")?,
+    })
+}

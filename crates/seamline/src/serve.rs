@@ -1,0 +1,96 @@
+//! `seamline serve`: open the store and bus, make sure there is a way in
+//! (demo or first-start workspace), serve until SIGINT/SIGTERM, then drain.
+
+use anyhow::Context;
+use seamline_server::{demo, provision, Application, ServerConfig};
+use seamline_store::Store;
+
+use crate::config::Settings;
+use crate::runtime;
+
+/// Demo visitors on top of the seed stories.
+const DEMO_VISITORS: usize = 400;
+
+pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
+    let store = runtime::open_store(&settings).await?;
+    let bus = runtime::open_bus(&settings).await?;
+    tracing::info!(database = %settings.database_label(), bus = %settings.bus_label(), "opened");
+    let login = if with_demo {
+        demo_login(store.as_ref()).await?
+    } else {
+        first_start_login(store.as_ref()).await?
+    };
+    let writers = settings
+        .ingest_writers
+        .unwrap_or(if store.backend() == "postgres" { 4 } else { 1 });
+    let config = ServerConfig {
+        listen: settings.listen,
+        secure_cookies: settings.secure_cookies,
+        ingest_writers: writers,
+        ..ServerConfig::default()
+    };
+    let app = Application::build(config, store, bus).await?;
+    println!("Seamline is running at http://{}", app.local_addr());
+    if let Some(login) = login {
+        println!("{login}");
+    }
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn demo_login(store: &dyn Store) -> anyhow::Result<Option<String>> {
+    let made = demo::seed(store, DEMO_VISITORS)
+        .await
+        .context("seeding demo data")?;
+    let keys = made
+        .map(|m| format!("\n  write key: {}\n  API key:   {}", m.write_key, m.api_key))
+        .unwrap_or_default();
+    Ok(Some(format!(
+        "Demo workspace: sign in as {} / {}{keys}",
+        demo::DEMO_EMAIL,
+        demo::DEMO_PASSWORD
+    )))
+}
+
+/// On the very first start, create a workspace so there is someone to sign in as.
+async fn first_start_login(store: &dyn Store) -> anyhow::Result<Option<String>> {
+    if !store.list_workspaces().await?.is_empty() {
+        return Ok(None);
+    }
+    let password = seamline_server::auth::new_token();
+    let made = provision::create_workspace(
+        store,
+        "My workspace",
+        "admin@localhost.localdomain",
+        &password,
+    )
+    .await
+    .map_err(runtime::api_error)?;
+    Ok(Some(format!(
+        "First start: created workspace \"{}\".\n  sign in as {} / {}\n  write key: {}\n  API key:   {} (shown only now)",
+        made.workspace.name, made.owner.email, password, made.write_key, made.api_key
+    )))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -44,6 +44,7 @@ where
     subject_filters_isolate(&connect).await;
     group_handles_each_message_once(&connect).await;
     groups_each_get_every_message(&connect).await;
+    group_filter_is_fixed(&connect).await;
     unacked_delivery_is_redelivered(&connect).await;
     dropped_delivery_goes_to_another_member(&connect).await;
     duplicate_id_is_delivered_once(&connect).await;
@@ -210,6 +211,18 @@ pub async fn groups_each_get_every_message<Fut: Future<Output = Arc<dyn Bus>>>(
         assert_each_once(&handled, &sent, what);
         assert_quiet(subscription, QUIET, what).await;
     }
+}
+
+/// A group keeps the filter of its first member: another filter is refused.
+pub async fn group_filter_is_fixed<Fut: Future<Output = Arc<dyn Bus>>>(connect: impl Fn() -> Fut) {
+    let (one, two) = (connect().await, connect().await);
+    let base = scope();
+    let group = group_kind();
+    let _member = subscribe(&*one, &format!("{base}.a"), group.clone()).await;
+    let same = two.subscribe(&format!("{base}.a"), group.clone()).await;
+    assert!(same.is_ok(), "same filter joins: {:?}", same.err());
+    let other = two.subscribe(&format!("{base}.b"), group).await.map(|_| ());
+    assert!(is_rejected(&other), "another filter is refused: {other:?}");
 }
 
 /// A group delivery held without ack comes again after the ack wait, not before.

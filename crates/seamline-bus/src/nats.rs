@@ -173,29 +173,36 @@ impl NatsBus {
         Ok(Subscription::new(deliveries))
     }
 
-    /// The group's durable consumer, created by its first member.
+    /// The group's durable consumer, created by its first member. Its filter
+    /// is fixed, as in-process: a new filter needs a new group name.
     async fn group_consumer(&self, filter: &str, group: &str) -> Result<PullConsumer, BusError> {
+        let name = consumer_name(group)?;
         let filter_subject = self.nats_subject(filter);
+        let existing: Result<PullConsumer, _> = self
+            .jetstream
+            .get_consumer_from_stream(&name, &self.stream)
+            .await;
+        // Any lookup failure other than "not found" resurfaces on create.
+        if let Ok(consumer) = existing {
+            let current = &consumer.cached_info().config.filter_subject;
+            if *current != filter_subject {
+                return Err(BusError::Rejected(format!(
+                    "group {group:?} already consumes {current:?}, not {filter_subject:?}"
+                )));
+            }
+        }
         let config = pull::Config {
-            durable_name: Some(consumer_name(group)?),
-            filter_subject: filter_subject.clone(),
+            durable_name: Some(name),
+            filter_subject,
             deliver_policy: DeliverPolicy::New,
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             ..Default::default()
         };
-        let consumer: PullConsumer = self
-            .jetstream
+        self.jetstream
             .create_consumer_on_stream(config, &self.stream)
             .await
-            .map_err(|err| consumer_error(&format!("joining group {group:?}"), err))?;
-        let existing = &consumer.cached_info().config.filter_subject;
-        if *existing != filter_subject {
-            return Err(BusError::Rejected(format!(
-                "group {group:?} already consumes {existing:?}, not {filter_subject:?}"
-            )));
-        }
-        Ok(consumer)
+            .map_err(|err| consumer_error(&format!("joining group {group:?}"), err))
     }
 }
 

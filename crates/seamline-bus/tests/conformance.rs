@@ -106,6 +106,7 @@ suite!(
     subject_filters_isolate,
     group_handles_each_message_once,
     groups_each_get_every_message,
+    group_filter_is_fixed,
     unacked_delivery_is_redelivered,
     dropped_delivery_goes_to_another_member,
     duplicate_id_is_delivered_once,

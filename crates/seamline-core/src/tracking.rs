@@ -447,6 +447,12 @@ fn optional_string(
     match payload.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        // PostgreSQL text cannot hold U+0000; refuse it in every column value.
+        Some(Value::String(s)) if s.contains('\0') => Err(FieldError::new(
+            "invalid_character",
+            field,
+            "must not contain the NUL character (U+0000)",
+        )),
         Some(Value::String(s)) if s.chars().count() > max_chars => Err(FieldError::new(
             "too_long",
             field,

@@ -45,7 +45,7 @@
     badge.textContent = e.type;
     type.appendChild(badge);
     var source = e.enrichment && e.enrichment.attribution && e.enrichment.attribution.utm_source;
-    tr.append(time, type, cell(e.event, "name"), cell(e.userId || e.anonymousId, "user"),
+    tr.append(time, type, cell(e.event || e.name, "name"), cell(e.userId || e.anonymousId, "user"),
       cell(source), cell(e.messageId, "mono"));
     return tr;
   }

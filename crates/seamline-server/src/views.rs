@@ -1,6 +1,7 @@
 //! JSON shapes of the REST API (a compatibility promise: change with care).
 
 use chrono::{DateTime, Utc};
+use seamline_core::tracking::EventType;
 use seamline_store::StoredEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,8 +15,12 @@ pub struct EventView {
     pub message_id: String,
     #[serde(rename = "type")]
     pub event_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The event name of a track call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// The name of a page or screen call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub user_id: Option<String>,
     pub anonymous_id: Option<String>,
     pub timestamp: DateTime<Utc>,
@@ -31,7 +36,8 @@ impl From<&StoredEvent> for EventView {
             workspace_id: e.workspace_id.to_string(),
             message_id: e.message_id.clone(),
             event_type: e.event_type.as_str().to_owned(),
-            event: e.event_name.clone(),
+            event: (e.event_type == EventType::Track).then(|| e.event_name.clone()).flatten(),
+            name: (e.event_type != EventType::Track).then(|| e.event_name.clone()).flatten(),
             user_id: e.user_id.clone(),
             anonymous_id: e.anonymous_id.clone(),
             timestamp: e.timestamp,

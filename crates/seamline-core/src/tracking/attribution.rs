@@ -81,9 +81,9 @@ fn text(object: Option<&Map<String, Value>>, key: &str) -> Option<String> {
     object?
         .get(key)?
         .as_str()
-        .map(str::trim)
+        .map(|s| s.replace('\0', ""))
+        .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// Query parameters of the landing page, from its URL or `context.page.search`.

@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod extract;
 pub mod ingest;
 pub mod ops;
 pub mod outbox;

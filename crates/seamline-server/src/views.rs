@@ -36,8 +36,12 @@ impl From<&StoredEvent> for EventView {
             workspace_id: e.workspace_id.to_string(),
             message_id: e.message_id.clone(),
             event_type: e.event_type.as_str().to_owned(),
-            event: (e.event_type == EventType::Track).then(|| e.event_name.clone()).flatten(),
-            name: (e.event_type != EventType::Track).then(|| e.event_name.clone()).flatten(),
+            event: (e.event_type == EventType::Track)
+                .then(|| e.event_name.clone())
+                .flatten(),
+            name: (e.event_type != EventType::Track)
+                .then(|| e.event_name.clone())
+                .flatten(),
             user_id: e.user_id.clone(),
             anonymous_id: e.anonymous_id.clone(),
             timestamp: e.timestamp,

@@ -120,9 +120,23 @@ fn wrong_types_and_bad_json_are_refused() {
 #[test]
 fn nul_characters_are_refused_in_columns_and_dropped_from_attribution() {
     let rejected = single(EventType::Identify, json!({"userId": "a\u{0}b"})).unwrap_err();
-    assert_eq!((rejected.errors[0].code, rejected.errors[0].field.as_str()), ("invalid_character", "userId"));
-    let parsed = single(EventType::Page, json!({"anonymousId": "a", "context": {"userAgent": "bot\u{0}x"}})).expect("valid");
-    assert_eq!(parsed.events[0].enrichment.attribution.user_agent.as_deref(), Some("botx"));
+    assert_eq!(
+        (rejected.errors[0].code, rejected.errors[0].field.as_str()),
+        ("invalid_character", "userId")
+    );
+    let parsed = single(
+        EventType::Page,
+        json!({"anonymousId": "a", "context": {"userAgent": "bot\u{0}x"}}),
+    )
+    .expect("valid");
+    assert_eq!(
+        parsed.events[0]
+            .enrichment
+            .attribution
+            .user_agent
+            .as_deref(),
+        Some("botx")
+    );
 }
 
 #[test]

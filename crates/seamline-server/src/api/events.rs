@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiQuery;
 use crate::outbox::events_subject;
 use crate::views::{EventView, Page};
 use crate::AppState;
@@ -98,7 +99,7 @@ impl ListParams {
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<Page<EventView>>> {
     principal.require(Permission::ReadData)?;
     let query = params.to_query()?;

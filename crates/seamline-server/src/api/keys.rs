@@ -1,6 +1,6 @@
 //! Write keys and secret API keys: create (the secret is shown once), list, revoke.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{new_key, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
 use crate::views::Page;
 use crate::AppState;
 
@@ -64,7 +65,7 @@ pub async fn create_key(
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<NewKeyBody>,
+    ApiJson(body): ApiJson<NewKeyBody>,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     Ok((
         StatusCode::CREATED,
@@ -83,7 +84,7 @@ pub async fn revoke_key(state: &AppState, principal: &Principal, id: KeyId) -> A
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<KeyId>,
+    ApiPath(id): ApiPath<KeyId>,
 ) -> ApiResult<StatusCode> {
     revoke_key(&state, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)

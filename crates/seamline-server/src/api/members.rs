@@ -1,6 +1,6 @@
 //! The workspace and its members.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use seamline_core::role::Permission;
@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::auth::{Actor, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
 use crate::provision::new_member;
 use crate::views::Page;
 use crate::AppState;
@@ -78,7 +79,7 @@ pub async fn add_member(
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    Json(body): Json<NewMemberBody>,
+    ApiJson(body): ApiJson<NewMemberBody>,
 ) -> ApiResult<(StatusCode, Json<Member>)> {
     Ok((
         StatusCode::CREATED,
@@ -113,8 +114,8 @@ pub async fn change_role(
 pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<MemberId>,
-    Json(body): Json<RoleBody>,
+    ApiPath(id): ApiPath<MemberId>,
+    ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<StatusCode> {
     change_role(&state, &principal, id, parse_role(&body.role)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -134,7 +135,7 @@ pub async fn remove_member(state: &AppState, principal: &Principal, id: MemberId
 pub async fn remove(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<MemberId>,
+    ApiPath(id): ApiPath<MemberId>,
 ) -> ApiResult<StatusCode> {
     remove_member(&state, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)

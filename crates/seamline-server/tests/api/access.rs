@@ -1,0 +1,343 @@
+//! Who may do what: the role matrix on every API route, CSRF on sessions,
+//! and workspaces that never see each other.
+
+use reqwest::{Client, Method, StatusCode};
+use seamline_core::Role;
+use serde_json::{json, Value};
+
+use crate::support::{read, spawn_app, TestApp};
+
+/// One API route and the roles that may use it.
+struct Route {
+    method: Method,
+    path: &'static str,
+    body: Option<Value>,
+    allowed: &'static [Role],
+}
+
+fn routes() -> Vec<Route> {
+    use Role::*;
+    let everyone: &'static [Role] = &[Owner, Admin, Supervisor, Operator, Analyst];
+    let managers: &'static [Role] = &[Owner, Admin];
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/api/v1/events",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/workspace",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/members",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/keys",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/keys",
+            body: Some(json!({"kind": "write", "name": "site"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/members",
+            body: Some(json!({"email": "{unique}", "role": "operator", "password": "long enough"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/members",
+            body: Some(json!({"email": "{unique}", "role": "owner", "password": "long enough"})),
+            allowed: &[Owner],
+        },
+    ]
+}
+
+async fn call(client: &Client, app: &TestApp, route: &Route, csrf: Option<&str>) -> StatusCode {
+    let mut request = client.request(route.method.clone(), app.url(route.path));
+    if let Some(token) = csrf {
+        request = request.header("x-csrf-token", token);
+    }
+    if let Some(body) = &route.body {
+        let text = body.to_string().replace(
+            "{unique}",
+            &format!("m-{}@example.test", uuid::Uuid::now_v7()),
+        );
+        request = request
+            .header("content-type", "application/json")
+            .body(text);
+    }
+    request.send().await.expect("send").status()
+}
+
+#[tokio::test]
+async fn every_role_gets_exactly_its_rights_on_every_route() {
+    let app = spawn_app().await;
+    for role in Role::ALL {
+        let (client, csrf) = app.sign_in_as(role).await;
+        for route in routes() {
+            let status = call(&client, &app, &route, Some(&csrf)).await;
+            let expected_ok = route.allowed.contains(&role);
+            assert_eq!(
+                status.is_success(),
+                expected_ok,
+                "{role} {} {} {:?} answered {status}",
+                route.method,
+                route.path,
+                route.body
+            );
+            if !expected_ok {
+                assert_eq!(status, StatusCode::FORBIDDEN);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_writes_need_the_csrf_token() {
+    let app = spawn_app().await;
+    let (client, csrf) = app.sign_in_as(Role::Owner).await;
+    let create = Route {
+        method: Method::POST,
+        path: "/api/v1/keys",
+        body: Some(json!({"kind": "secret"})),
+        allowed: &[],
+    };
+    assert_eq!(
+        call(&client, &app, &create, None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&client, &app, &create, Some("forged")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&client, &app, &create, Some(&csrf)).await,
+        StatusCode::CREATED
+    );
+
+    // HTML forms carry the token as a field.
+    let form = client.post(app.url("/settings/keys")).form(&[
+        ("kind", "write"),
+        ("name", "x"),
+        ("csrf_token", "forged"),
+    ]);
+    assert_eq!(
+        form.send().await.expect("send").status(),
+        StatusCode::FORBIDDEN
+    );
+    let form = client.post(app.url("/settings/keys")).form(&[
+        ("kind", "write"),
+        ("name", "x"),
+        ("csrf_token", &csrf),
+    ]);
+    assert_eq!(form.send().await.expect("send").status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    let (client, csrf) = app.sign_in_as(Role::Operator).await;
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/events"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::OK
+    );
+    let out = client
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", &csrf)])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/events"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = client.get(app.url("/events")).send().await.expect("get");
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "pages send you to the login"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_does_not_sign_in() {
+    let app = spawn_app().await;
+    let client = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = crate::support::hidden_value(&page, "csrf_token").expect("csrf");
+    let email = app.workspace.owner.email.clone();
+    let response = client
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email.as_str()),
+            ("password", "not the password"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(response
+        .text()
+        .await
+        .expect("html")
+        .contains("Wrong e-mail or password"));
+    let forged = client
+        .post(app.url("/login"))
+        .form(&[
+            ("email", email.as_str()),
+            ("password", crate::support::PASSWORD),
+            ("csrf_token", "forged"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "login CSRF is refused"
+    );
+}
+
+#[tokio::test]
+async fn workspaces_never_see_or_change_each_other() {
+    let a = spawn_app().await;
+    let b = crate::support::spawn_with(
+        a.store.clone(),
+        std::sync::Arc::new(seamline_bus::InProcessBus::new(Default::default())),
+        1,
+    )
+    .await;
+    assert_eq!(
+        a.track("track", &json!({"userId": "only-in-a", "event": "Secret"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        b.track("track", &json!({"userId": "only-in-b", "event": "Other"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let seen_by_b = b.events("limit=1000").await;
+    assert_eq!(seen_by_b.len(), 1);
+    assert_eq!(seen_by_b[0]["userId"], "only-in-b");
+    assert!(b.events("user_id=only-in-a").await.is_empty());
+
+    // B's key cannot revoke A's keys, nor manage A's members.
+    let a_keys = a.api_get("/api/v1/keys").await.1;
+    for key in a_keys["data"].as_array().cloned().unwrap_or_default() {
+        let id = key["id"].as_str().unwrap_or_default();
+        let response = b
+            .http
+            .delete(b.url(&format!("/api/v1/keys/{id}")))
+            .bearer_auth(&b.workspace.api_key)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+    let a_owner = a.workspace.owner.id;
+    let response = b
+        .http
+        .delete(b.url(&format!("/api/v1/members/{a_owner}")))
+        .bearer_auth(&b.workspace.api_key)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let b_members = read(
+        b.http
+            .get(b.url("/api/v1/members"))
+            .bearer_auth(&b.workspace.api_key)
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await
+    .1;
+    assert!(b_members["data"].as_array().is_some_and(|m| m
+        .iter()
+        .all(|m| m["workspace_id"] == json!(b.workspace.workspace.id))));
+    // Everything of A is still there.
+    assert_eq!(a.count().await, 1);
+    assert!(a.api_get("/api/v1/keys").await.1["data"]
+        .as_array()
+        .is_some_and(|k| k.iter().all(|k| k["revoked_at"].is_null())));
+}
+
+#[tokio::test]
+async fn the_last_owner_stays_and_admins_cannot_touch_owners() {
+    let app = spawn_app().await;
+    let owner = app.workspace.owner.id;
+    let (admin, admin_csrf) = app.sign_in_as(Role::Admin).await;
+    let demote = admin
+        .patch(app.url(&format!("/api/v1/members/{owner}")))
+        .header("x-csrf-token", &admin_csrf)
+        .json(&json!({"role": "operator"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(demote.status(), StatusCode::FORBIDDEN);
+    let demote_self = app
+        .http
+        .patch(app.url(&format!("/api/v1/members/{owner}")))
+        .bearer_auth(&app.workspace.api_key)
+        .json(&json!({"role": "operator"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(
+        demote_self.status(),
+        StatusCode::FORBIDDEN,
+        "an API key acts as an admin"
+    );
+    let bad_role = app
+        .http
+        .post(app.url("/api/v1/members"))
+        .bearer_auth(&app.workspace.api_key)
+        .json(&json!({"email": "x@example.test", "role": "root", "password": "long enough"}))
+        .send()
+        .await
+        .expect("post");
+    let (status, body) = read(bad_role).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "role");
+}

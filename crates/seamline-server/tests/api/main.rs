@@ -1,0 +1,10 @@
+//! The server's integration tests: one binary, a real server per test.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod access;
+mod events_api;
+mod live;
+mod ops;
+mod tracking;

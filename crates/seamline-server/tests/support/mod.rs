@@ -1,0 +1,219 @@
+//! A real server on an ephemeral port with a fresh store, driven over HTTP.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, StatusCode};
+use seamline_bus::{Bus, InProcessBus};
+use seamline_core::Role;
+use seamline_server::provision::{self, Provisioned};
+use seamline_server::{Application, ServerConfig};
+use seamline_store::Store;
+use seamline_store_sqlite::{SqliteOptions, SqliteStore};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub workspace: Provisioned,
+    pub http: Client,
+    _stop: oneshot::Sender<()>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A server on a fresh SQLite file with the in-process bus, and one workspace.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("seamline.db"), SqliteOptions::default())
+        .await
+        .expect("open sqlite");
+    store.migrate().await.expect("migrate");
+    let mut app = spawn_with(
+        Arc::new(store),
+        Arc::new(InProcessBus::new(Default::default())),
+        1,
+    )
+    .await;
+    app._dir = Some(dir);
+    app
+}
+
+/// A server on the given store and bus, with a new workspace in it.
+pub async fn spawn_with(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize) -> TestApp {
+    let email = format!("owner-{}@example.test", uuid::Uuid::now_v7());
+    let workspace = provision::create_workspace(store.as_ref(), "Тест", &email, PASSWORD)
+        .await
+        .expect("create workspace");
+    let (base, stop) = serve(store.clone(), bus, writers).await;
+    TestApp {
+        base,
+        store,
+        workspace,
+        http: client(),
+        _stop: stop,
+        _dir: None,
+    }
+}
+
+/// Another server instance on the same store and bus (no new workspace).
+pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
+    let (base, stop) = serve(of.store.clone(), bus, 2).await;
+    TestApp {
+        base,
+        store: of.store.clone(),
+        workspace: of.workspace.clone(),
+        http: client(),
+        _stop: stop,
+        _dir: None,
+    }
+}
+
+/// Starts a server; it stops when the returned sender is dropped.
+async fn serve(
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    writers: usize,
+) -> (String, oneshot::Sender<()>) {
+    let config = ServerConfig {
+        ingest_writers: writers,
+        ..ServerConfig::default()
+    };
+    let app = Application::build(config, store, bus)
+        .await
+        .expect("build app");
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("http client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A tracking call with the workspace's write key.
+    pub async fn track(&self, call: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/v1/{call}")))
+            .basic_auth(&self.workspace.write_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        read(response).await
+    }
+
+    /// A REST call with the workspace's secret API key.
+    pub async fn api_get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.workspace.api_key)
+            .send()
+            .await
+            .expect("send");
+        read(response).await
+    }
+
+    pub async fn events(&self, query: &str) -> Vec<Value> {
+        let (status, body) = self.api_get(&format!("/api/v1/events?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn count(&self) -> u64 {
+        self.store
+            .count_events(self.workspace.workspace.id)
+            .await
+            .expect("count")
+    }
+
+    /// Adds a member with `role` and returns a client signed in as them,
+    /// with the CSRF token their pages carry.
+    pub async fn sign_in_as(&self, role: Role) -> (Client, String) {
+        let email = format!("{}-{}@example.test", role.as_str(), uuid::Uuid::now_v7());
+        let member = provision::new_member(self.workspace.workspace.id, &email, "", role, PASSWORD)
+            .expect("member");
+        self.store
+            .create_member(member)
+            .await
+            .expect("create member");
+        let client = client();
+        let csrf = login(&client, &self.base, &email, PASSWORD).await;
+        (client, csrf)
+    }
+}
+
+/// Signs in through the login form; returns the session's CSRF token.
+pub async fn login(client: &Client, base: &str, email: &str, password: &str) -> String {
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let login_csrf = hidden_value(&page, "csrf_token").expect("login form has a csrf field");
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &login_csrf),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
+    let page = client
+        .get(format!("{base}/events"))
+        .send()
+        .await
+        .expect("events")
+        .text()
+        .await
+        .expect("html");
+    meta_csrf(&page).expect("pages carry the session's csrf token")
+}
+
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let after = &html[at..];
+    let value = after.split("value=\"").nth(1)?;
+    Some(value.split('"').next()?.to_owned())
+}
+
+fn meta_csrf(html: &str) -> Option<String> {
+    let after = html.split("name=\"csrf-token\" content=\"").nth(1)?;
+    Some(after.split('"').next()?.to_owned())
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| json!({ "text": text }));
+    (status, body)
+}
+
+pub fn headers(response: &reqwest::Response) -> HeaderMap {
+    response.headers().clone()
+}

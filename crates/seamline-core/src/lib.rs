@@ -11,6 +11,7 @@
 
 pub mod cursor;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod role;
 pub mod tracking;

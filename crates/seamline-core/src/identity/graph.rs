@@ -1,0 +1,328 @@
+//! The resolution rules, over an in-memory identity graph.
+//!
+//! An event's identifiers either find the profiles that hold them or start
+//! a new one; profiles they bridge merge into the oldest, unless a guard
+//! stops it:
+//! - two profiles with different strong identifiers (user id, loyalty card)
+//!   never merge: a conflict is recorded for people to review;
+//! - a merge or an attachment that would exceed a kind's limit is refused;
+//! - a cookie or device seen with a second strong identity is marked
+//!   shared and links nothing from then on; its later anonymous events go to
+//!   the profile last active on it;
+//! - profiles separated by hand (an unmerge) never merge again.
+//!
+//! Profile keys are supplied by the caller (the id of the event that created
+//! the profile), so replaying the same events gives the same graph: that is
+//! how an unmerge restores profiles exactly.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::identifier::{Identifier, IdentifierKind};
+use super::policy::IdentityPolicy;
+
+pub type ProfileKey = Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", content = "kind", rename_all = "snake_case")]
+pub enum ConflictReason {
+    /// Both profiles hold a different identifier of this strong kind.
+    StrongIdentifiers(IdentifierKind),
+    /// Together they would hold more of this kind than the limit allows.
+    Limit(IdentifierKind),
+    /// Someone separated them by hand.
+    Separated,
+}
+
+/// One change the resolution made (or refused to make), for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Created {
+        profile: ProfileKey,
+    },
+    Attached {
+        profile: ProfileKey,
+        identifier: Identifier,
+    },
+    Merged {
+        survivor: ProfileKey,
+        absorbed: ProfileKey,
+        via: Identifier,
+    },
+    Conflict {
+        profile: ProfileKey,
+        other: ProfileKey,
+        via: Identifier,
+        why: ConflictReason,
+    },
+    MarkedShared {
+        identifier: Identifier,
+    },
+    Dropped {
+        profile: ProfileKey,
+        identifier: Identifier,
+    },
+}
+
+/// The profile an event belongs to, and what resolving it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub profile: ProfileKey,
+    pub decisions: Vec<Decision>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IdentityGraph {
+    owner: HashMap<Identifier, ProfileKey>,
+    members: HashMap<ProfileKey, Vec<Identifier>>,
+    /// Shared identifiers and the profile last active on each.
+    shared: HashMap<Identifier, ProfileKey>,
+    separated: HashSet<(ProfileKey, ProfileKey)>,
+}
+
+fn pair(a: ProfileKey, b: ProfileKey) -> (ProfileKey, ProfileKey) {
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl IdentityGraph {
+    pub fn profile_of(&self, identifier: &Identifier) -> Option<ProfileKey> {
+        self.owner.get(identifier).copied()
+    }
+
+    pub fn identifiers(&self, profile: ProfileKey) -> &[Identifier] {
+        self.members.get(&profile).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn profiles(&self) -> impl Iterator<Item = ProfileKey> + '_ {
+        self.members.keys().copied()
+    }
+
+    pub fn profile_count(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_shared(&self, identifier: &Identifier) -> bool {
+        self.shared.contains_key(identifier)
+    }
+
+    /// Keeps `a` and `b` apart from now on.
+    pub fn separate(&mut self, a: ProfileKey, b: ProfileKey) {
+        self.separated.insert(pair(a, b));
+    }
+
+    /// Resolves one event's identifiers. `new_profile` is the key a profile
+    /// created by this event gets.
+    pub fn resolve(
+        &mut self,
+        identifiers: &[Identifier],
+        new_profile: ProfileKey,
+        policy: &IdentityPolicy,
+    ) -> Resolution {
+        let mut decisions = Vec::new();
+        let strong: Vec<&Identifier> = identifiers.iter().filter(|i| i.kind.is_strong()).collect();
+        let (linking, shared) = self.split_shared(identifiers, &strong, &mut decisions);
+        let mut candidates: Vec<ProfileKey> = Vec::new();
+        for id in &linking {
+            if let Some(p) = self.profile_of(id) {
+                if !candidates.contains(&p) {
+                    candidates.push(p);
+                }
+            }
+        }
+        // On a shared device, an event nobody else claims belongs to the
+        // profile last active there (the session's person).
+        let active = shared.iter().find_map(|id| self.shared.get(*id)).copied();
+        let target = match (candidates.is_empty(), active) {
+            (true, Some(active)) if strong.is_empty() => active,
+            (true, _) => self.create(new_profile, &mut decisions),
+            (false, _) => {
+                self.merge_candidates(candidates, &linking, &strong, policy, &mut decisions)
+            }
+        };
+        for id in &linking {
+            if !self.owner.contains_key(*id) {
+                self.attach(target, id, policy, &mut decisions);
+            }
+        }
+        if !strong.is_empty() {
+            for id in shared {
+                self.shared.insert(id.clone(), target);
+            }
+        }
+        Resolution {
+            profile: target,
+            decisions,
+        }
+    }
+
+    /// Splits off identifiers that are (or now become) shared devices.
+    fn split_shared<'a>(
+        &mut self,
+        identifiers: &'a [Identifier],
+        strong: &[&Identifier],
+        decisions: &mut Vec<Decision>,
+    ) -> (Vec<&'a Identifier>, Vec<&'a Identifier>) {
+        let mut linking = Vec::new();
+        let mut shared = Vec::new();
+        for id in identifiers {
+            if self.shared.contains_key(id) {
+                shared.push(id);
+                continue;
+            }
+            let owner = self.profile_of(id).filter(|_| id.kind.is_shareable());
+            if let Some(owner) = owner.filter(|p| strong.iter().any(|s| self.holds_other(*p, s))) {
+                self.shared.insert(id.clone(), owner);
+                decisions.push(Decision::MarkedShared {
+                    identifier: id.clone(),
+                });
+                shared.push(id);
+                continue;
+            }
+            linking.push(id);
+        }
+        (linking, shared)
+    }
+
+    /// Does `profile` hold a different value of `strong`'s kind?
+    fn holds_other(&self, profile: ProfileKey, strong: &Identifier) -> bool {
+        self.identifiers(profile)
+            .iter()
+            .any(|i| i.kind == strong.kind && i.value != strong.value)
+    }
+
+    fn create(&mut self, profile: ProfileKey, decisions: &mut Vec<Decision>) -> ProfileKey {
+        self.members.entry(profile).or_default();
+        decisions.push(Decision::Created { profile });
+        profile
+    }
+
+    /// Merges the bridged profiles into one target and returns it: the
+    /// profile holding the event's strong identifier, else the oldest.
+    fn merge_candidates(
+        &mut self,
+        mut candidates: Vec<ProfileKey>,
+        linking: &[&Identifier],
+        strong: &[&Identifier],
+        policy: &IdentityPolicy,
+        decisions: &mut Vec<Decision>,
+    ) -> ProfileKey {
+        let owns_strong =
+            |g: &Self, p: ProfileKey| strong.iter().any(|s| g.profile_of(s) == Some(p));
+        candidates.sort_by_key(|p| (!owns_strong(self, *p), *p));
+        let target = candidates[0];
+        for other in candidates.into_iter().skip(1) {
+            let Some(via) = linking.iter().find(|id| self.profile_of(id) == Some(other)) else {
+                continue;
+            };
+            let via = (*via).clone();
+            match self.merge_blocker(target, other, policy) {
+                Some(why) => decisions.push(Decision::Conflict {
+                    profile: target,
+                    other,
+                    via,
+                    why,
+                }),
+                None => {
+                    self.absorb(target, other);
+                    decisions.push(Decision::Merged {
+                        survivor: target,
+                        absorbed: other,
+                        via,
+                    });
+                }
+            }
+        }
+        target
+    }
+
+    fn merge_blocker(
+        &self,
+        a: ProfileKey,
+        b: ProfileKey,
+        policy: &IdentityPolicy,
+    ) -> Option<ConflictReason> {
+        if self.separated.contains(&pair(a, b)) {
+            return Some(ConflictReason::Separated);
+        }
+        let (ids_a, ids_b) = (self.identifiers(a), self.identifiers(b));
+        for strong in ids_a.iter().filter(|i| i.kind.is_strong()) {
+            if ids_b
+                .iter()
+                .any(|o| o.kind == strong.kind && o.value != strong.value)
+            {
+                return Some(ConflictReason::StrongIdentifiers(strong.kind.clone()));
+            }
+        }
+        let mut kinds: Vec<&IdentifierKind> = ids_a.iter().chain(ids_b).map(|i| &i.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds.into_iter().find_map(|kind| {
+            let count = ids_a
+                .iter()
+                .chain(ids_b)
+                .filter(|i| &i.kind == kind)
+                .count();
+            (count > policy.limit(kind)).then(|| ConflictReason::Limit(kind.clone()))
+        })
+    }
+
+    /// Moves everything of `absorbed` into `survivor`.
+    fn absorb(&mut self, survivor: ProfileKey, absorbed: ProfileKey) {
+        let moved = self.members.remove(&absorbed).unwrap_or_default();
+        for id in &moved {
+            self.owner.insert(id.clone(), survivor);
+        }
+        self.members.entry(survivor).or_default().extend(moved);
+        for active in self.shared.values_mut().filter(|p| **p == absorbed) {
+            *active = survivor;
+        }
+        let rekeyed: Vec<_> = self
+            .separated
+            .iter()
+            .filter(|(a, b)| *a == absorbed || *b == absorbed)
+            .copied()
+            .collect();
+        for (a, b) in rekeyed {
+            self.separated.remove(&(a, b));
+            let other = if a == absorbed { b } else { a };
+            self.separated.insert(pair(survivor, other));
+        }
+    }
+
+    fn attach(
+        &mut self,
+        profile: ProfileKey,
+        id: &Identifier,
+        policy: &IdentityPolicy,
+        decisions: &mut Vec<Decision>,
+    ) {
+        let held = self
+            .identifiers(profile)
+            .iter()
+            .filter(|i| i.kind == id.kind)
+            .count();
+        if held >= policy.limit(&id.kind) {
+            decisions.push(Decision::Dropped {
+                profile,
+                identifier: id.clone(),
+            });
+            return;
+        }
+        self.owner.insert(id.clone(), profile);
+        self.members.entry(profile).or_default().push(id.clone());
+        decisions.push(Decision::Attached {
+            profile,
+            identifier: id.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -54,3 +54,7 @@ id_type!(
     /// A stored event (distinct from the client's `messageId`).
     EventId
 );
+id_type!(
+    /// A customer profile: one person across every channel.
+    ProfileId
+);

@@ -17,5 +17,5 @@ pub mod role;
 pub mod tracking;
 
 pub use error::FieldError;
-pub use ids::{EventId, KeyId, MemberId, WorkspaceId};
+pub use ids::{EventId, KeyId, MemberId, ProfileId, WorkspaceId};
 pub use role::Role;

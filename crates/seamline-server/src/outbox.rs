@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use seamline_bus::{Bus, Message};
-use seamline_store::{OutboxEntry, Store};
+use seamline_store::{OutboxEntry, Store, BUS_CONSUMER};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +58,7 @@ pub async fn run(
 /// Publishes one claim's worth of entries; returns how many.
 pub async fn relay_once(store: &dyn Store, bus: &dyn Bus) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let entries = store.claim_outbox(CLAIM_LIMIT, now, now + LEASE).await?;
+    let entries = store.claim_outbox(BUS_CONSUMER, CLAIM_LIMIT, now, now + LEASE).await?;
     let mut done = Vec::with_capacity(entries.len());
     for entry in &entries {
         publish_entry(bus, entry).await?;

@@ -85,11 +85,15 @@ async fn append_once(pool: &PgPool, chunks: &[Columns<'_>]) -> Result<Vec<Insert
     if !inserted.is_empty() {
         let mut seqs: Vec<i64> = inserted.iter().map(|(seq, _, _)| *seq).collect();
         seqs.sort_unstable();
-        sqlx::query("INSERT INTO outbox (event_seqs, created_at) VALUES ($1, $2)")
-            .bind(seqs)
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?;
+        // One entry per consumer, in one statement.
+        sqlx::query(
+            "INSERT INTO outbox (consumer, event_seqs, created_at) SELECT c, $2, $3 FROM UNNEST($1::text[]) AS c",
+        )
+        .bind(OUTBOX_CONSUMERS.to_vec())
+        .bind(seqs)
+        .bind(Utc::now())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(inserted)
@@ -237,19 +241,21 @@ pub(crate) async fn list(
 /// claim at once without waiting on, or handing out, each other's entries.
 pub(crate) async fn claim_outbox(
     pool: &PgPool,
+    consumer: &str,
     limit: u32,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> StoreResult<Vec<OutboxEntry>> {
     let mut claimed: Vec<(i64, Vec<i64>)> = sqlx::query_as(
         "UPDATE outbox SET leased_until = $1
-         WHERE id IN (SELECT id FROM outbox WHERE leased_until IS NULL OR leased_until < $2
+         WHERE id IN (SELECT id FROM outbox WHERE consumer = $4 AND (leased_until IS NULL OR leased_until < $2)
                       ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING id, event_seqs",
     )
     .bind(lease_until)
     .bind(now)
     .bind(i64::from(limit))
+    .bind(consumer)
     .fetch_all(pool)
     .await
     .map_err(backend)?;

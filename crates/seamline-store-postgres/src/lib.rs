@@ -206,11 +206,12 @@ impl Store for PgStore {
 
     async fn claim_outbox(
         &self,
+        consumer: &str,
         limit: u32,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        events::claim_outbox(&self.pool, limit, now, lease_until).await
+        events::claim_outbox(&self.pool, consumer, limit, now, lease_until).await
     }
 
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {

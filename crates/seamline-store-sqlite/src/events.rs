@@ -25,12 +25,16 @@ pub(crate) async fn append(pool: &SqlitePool, events: &[NewEvent]) -> StoreResul
     }
     if !inserted.is_empty() {
         let seqs: Vec<i64> = inserted.iter().map(|(seq, _, _)| *seq).collect();
-        sqlx::query("INSERT INTO outbox (event_seqs, created_at) VALUES (?, ?)")
-            .bind(serde_json::to_string(&seqs).map_err(backend)?)
-            .bind(millis(Utc::now()))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let seqs = serde_json::to_string(&seqs).map_err(backend)?;
+        for consumer in OUTBOX_CONSUMERS {
+            sqlx::query("INSERT INTO outbox (consumer, event_seqs, created_at) VALUES (?, ?, ?)")
+                .bind(consumer)
+                .bind(&seqs)
+                .bind(millis(Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
     }
     tx.commit().await.map_err(backend)?;
     Ok(mark_new(
@@ -164,16 +168,19 @@ pub(crate) async fn list(
 
 pub(crate) async fn claim_outbox(
     pool: &SqlitePool,
+    consumer: &str,
     limit: u32,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> StoreResult<Vec<OutboxEntry>> {
     let claimed = sqlx::query(
         "UPDATE outbox SET leased_until = ?
-         WHERE id IN (SELECT id FROM outbox WHERE leased_until IS NULL OR leased_until < ? ORDER BY id LIMIT ?)
+         WHERE id IN (SELECT id FROM outbox WHERE consumer = ? AND (leased_until IS NULL OR leased_until < ?)
+                      ORDER BY id LIMIT ?)
          RETURNING id, event_seqs",
     )
     .bind(millis(lease_until))
+    .bind(consumer)
     .bind(millis(now))
     .bind(i64::from(limit))
     .fetch_all(pool)
@@ -194,7 +201,7 @@ pub(crate) async fn claim_outbox(
     Ok(entries)
 }
 
-async fn events_by_seq(pool: &SqlitePool, seqs: &[i64]) -> StoreResult<Vec<StoredEvent>> {
+pub(crate) async fn events_by_seq(pool: &SqlitePool, seqs: &[i64]) -> StoreResult<Vec<StoredEvent>> {
     let mut events = Vec::with_capacity(seqs.len());
     for chunk in seqs.chunks(ROWS_PER_STATEMENT) {
         let mut select: QueryBuilder<Sqlite> =

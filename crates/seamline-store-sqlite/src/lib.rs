@@ -8,6 +8,8 @@
 //! - Writes are serialised by SQLite itself, so `seq` grows in commit order.
 
 mod events;
+mod identity;
+mod profiles;
 mod rows;
 mod workspace;
 
@@ -17,7 +19,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
+use uuid::Uuid;
 use seamline_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -230,11 +233,12 @@ impl Store for SqliteStore {
 
     async fn claim_outbox(
         &self,
+        consumer: &str,
         limit: u32,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        events::claim_outbox(&self.pool, limit, now, lease_until).await
+        events::claim_outbox(&self.pool, consumer, limit, now, lease_until).await
     }
 
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {
@@ -274,5 +278,62 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqliteStore {
+    async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
+        identity::begin(&self.pool, workspace).await
+    }
+
+    async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
+        profiles::profile(&self.pool, workspace, id).await
+    }
+
+    async fn list_profiles(&self, workspace: WorkspaceId, query: &ProfileQuery) -> StoreResult<Vec<Profile>> {
+        profiles::list(&self.pool, workspace, query).await
+    }
+
+    async fn profile_identifiers(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>> {
+        profiles::identifiers(&self.pool, workspace, id).await
+    }
+
+    async fn profile_events(&self, workspace: WorkspaceId, id: ProfileId, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+        profiles::events(&self.pool, workspace, id, query).await
+    }
+
+    async fn merges(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>> {
+        profiles::merges(&self.pool, workspace, profile).await
+    }
+
+    async fn merge_record(&self, workspace: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>> {
+        profiles::merge_record(&self.pool, workspace, id).await
+    }
+
+    async fn conflicts(&self, workspace: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>> {
+        profiles::conflicts(&self.pool, workspace, profile).await
+    }
+
+    async fn resolve_conflict(&self, workspace: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        profiles::resolve_conflict(&self.pool, workspace, id, at).await
+    }
+
+    async fn record_consent(&self, consent: ConsentRecord) -> StoreResult<()> {
+        profiles::record_consent(&self.pool, &consent).await
+    }
+
+    async fn consents(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>> {
+        profiles::consents(&self.pool, workspace, profile).await
+    }
+
+    async fn erase_profile(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        fingerprints: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        profiles::erase(&self.pool, workspace, profile, fingerprints, at).await
     }
 }

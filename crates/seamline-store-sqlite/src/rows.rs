@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use seamline_core::tracking::EventType;
-use seamline_core::{EventId, KeyId, MemberId, Role, WorkspaceId};
+use seamline_core::identity::{Identifier, IdentifierKind};
+use seamline_core::{EventId, KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use seamline_store::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -95,5 +96,92 @@ pub(crate) fn event(row: &SqliteRow) -> StoreResult<StoredEvent> {
         received_at: time(get(row, "received_at")?)?,
         enrichment: json("enrichment")?,
         payload: json("payload")?,
+    })
+}
+
+fn json_map(text: &str, column: &str) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn identifier(kind: &str, value: String) -> StoreResult<Identifier> {
+    let kind = kind.parse::<IdentifierKind>().map_err(StoreError::Corrupt)?;
+    Ok(Identifier { kind, value })
+}
+
+fn optional_uuid(row: &SqliteRow, column: &str) -> StoreResult<Option<Uuid>> {
+    get::<Option<Uuid>>(row, column)
+}
+
+pub(crate) fn profile(row: &SqliteRow) -> StoreResult<Profile> {
+    Ok(Profile {
+        id: ProfileId(get::<Uuid>(row, "id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        first_seen: time(get(row, "first_seen")?)?,
+        last_seen: time(get(row, "last_seen")?)?,
+        traits: json_map(&get::<String>(row, "traits")?, "traits")?,
+        trait_times: json_map(&get::<String>(row, "trait_times")?, "trait_times")?,
+        merged_into: optional_uuid(row, "merged_into")?.map(ProfileId),
+    })
+}
+
+pub(crate) fn profile_identifier(row: &SqliteRow) -> StoreResult<ProfileIdentifier> {
+    Ok(ProfileIdentifier {
+        identifier: identifier(&get::<String>(row, "kind")?, get(row, "value")?)?,
+        profile_id: ProfileId(get::<Uuid>(row, "profile_id")?),
+        first_seen: time(get(row, "first_seen")?)?,
+        source: get(row, "source")?,
+        source_event: optional_uuid(row, "source_event")?.map(EventId),
+        shared: get::<i64>(row, "shared")? != 0,
+        active_profile: optional_uuid(row, "active_profile")?.map(ProfileId),
+    })
+}
+
+pub(crate) fn merge(row: &SqliteRow) -> StoreResult<MergeRecord> {
+    let via_kind: Option<String> = get(row, "via_kind")?;
+    let via_value: Option<String> = get(row, "via_value")?;
+    let via = match (via_kind, via_value) {
+        (Some(kind), Some(value)) => Some(identifier(&kind, value)?),
+        _ => None,
+    };
+    let undone: Option<i64> = get(row, "undone_at")?;
+    Ok(MergeRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        survivor: ProfileId(get::<Uuid>(row, "survivor")?),
+        absorbed: ProfileId(get::<Uuid>(row, "absorbed")?),
+        via,
+        event_id: optional_uuid(row, "event_id")?.map(EventId),
+        actor: get(row, "actor")?,
+        at: time(get(row, "at")?)?,
+        undone_at: undone.map(time).transpose()?,
+    })
+}
+
+pub(crate) fn conflict(row: &SqliteRow) -> StoreResult<ConflictRecord> {
+    let resolved: Option<i64> = get(row, "resolved_at")?;
+    Ok(ConflictRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        profile: ProfileId(get::<Uuid>(row, "profile")?),
+        other: ProfileId(get::<Uuid>(row, "other")?),
+        via: identifier(&get::<String>(row, "via_kind")?, get(row, "via_value")?)?,
+        reason: get(row, "reason")?,
+        event_id: optional_uuid(row, "event_id")?.map(EventId),
+        at: time(get(row, "at")?)?,
+        resolved_at: resolved.map(time).transpose()?,
+    })
+}
+
+pub(crate) fn consent(row: &SqliteRow) -> StoreResult<ConsentRecord> {
+    Ok(ConsentRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        profile_id: ProfileId(get::<Uuid>(row, "profile_id")?),
+        purpose: get(row, "purpose")?,
+        channel: get(row, "channel")?,
+        granted: get::<i64>(row, "granted")? != 0,
+        source: get(row, "source")?,
+        wording: get(row, "wording")?,
+        at: time(get(row, "at")?)?,
     })
 }

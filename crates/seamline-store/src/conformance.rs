@@ -22,6 +22,7 @@ pub async fn run_all(store: &dyn Store) {
     event_queries_filter_and_paginate(store).await;
     events_of_one_workspace_are_invisible_to_another(store).await;
     outbox_holds_exactly_the_new_events_until_completed(store).await;
+    every_consumer_gets_its_own_outbox_entry(store).await;
     import_checkpoints_are_per_workspace_and_source(store).await;
 }
 
@@ -547,7 +548,7 @@ pub async fn events_of_one_workspace_are_invisible_to_another(store: &dyn Store)
 }
 
 pub async fn outbox_holds_exactly_the_new_events_until_completed(store: &dyn Store) {
-    drain_outbox(store).await;
+    drain_outbox(store, BUS_CONSUMER).await;
     let (ws, _, _) = new_workspace(store).await;
     let events = vec![
         new_event(ws.id, tracked("o1", EventType::Track, Some("u"), None)),
@@ -561,7 +562,7 @@ pub async fn outbox_holds_exactly_the_new_events_until_completed(store: &dyn Sto
 
     let t0 = now();
     let claimed = store
-        .claim_outbox(100, t0, t0 + Duration::seconds(30))
+        .claim_outbox(BUS_CONSUMER, 100, t0, t0 + Duration::seconds(30))
         .await
         .expect("claim");
     let [entry] = &claimed[..] else {
@@ -571,13 +572,13 @@ pub async fn outbox_holds_exactly_the_new_events_until_completed(store: &dyn Sto
     assert_eq!(ids, ["o1", "o2"]);
 
     let again = store
-        .claim_outbox(100, t0, t0 + Duration::seconds(30))
+        .claim_outbox(BUS_CONSUMER, 100, t0, t0 + Duration::seconds(30))
         .await
         .expect("claim");
     assert!(again.is_empty(), "a leased entry is not handed out twice");
     let after_lease = t0 + Duration::seconds(31);
     let reclaimed = store
-        .claim_outbox(100, after_lease, after_lease + Duration::seconds(30))
+        .claim_outbox(BUS_CONSUMER, 100, after_lease, after_lease + Duration::seconds(30))
         .await
         .expect("claim");
     assert_eq!(
@@ -589,17 +590,17 @@ pub async fn outbox_holds_exactly_the_new_events_until_completed(store: &dyn Sto
     store.complete_outbox(&[entry.id]).await.expect("complete");
     let far = t0 + Duration::hours(1);
     assert!(store
-        .claim_outbox(100, far, far)
+        .claim_outbox(BUS_CONSUMER, 100, far, far)
         .await
         .expect("claim")
         .is_empty());
 }
 
-async fn drain_outbox(store: &dyn Store) {
+async fn drain_outbox(store: &dyn Store, consumer: &str) {
     let far = now() + Duration::days(365);
     loop {
         let entries = store
-            .claim_outbox(1000, far, far + Duration::seconds(1))
+            .claim_outbox(consumer, 1000, far, far + Duration::seconds(1))
             .await
             .expect("drain");
         if entries.is_empty() {
@@ -608,6 +609,25 @@ async fn drain_outbox(store: &dyn Store) {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         store.complete_outbox(&ids).await.expect("complete");
     }
+}
+
+pub async fn every_consumer_gets_its_own_outbox_entry(store: &dyn Store) {
+    for consumer in OUTBOX_CONSUMERS {
+        drain_outbox(store, consumer).await;
+    }
+    let (ws, _, _) = new_workspace(store).await;
+    store
+        .append_events(&[new_event(ws.id, tracked("c1", EventType::Track, Some("u"), None))])
+        .await
+        .expect("append");
+    let t0 = now();
+    let bus = store.claim_outbox(BUS_CONSUMER, 10, t0, t0 + Duration::seconds(30)).await.expect("claim");
+    assert_eq!(bus.len(), 1);
+    store.complete_outbox(&[bus[0].id]).await.expect("complete");
+    let identity = store.claim_outbox(IDENTITY_CONSUMER, 10, t0, t0 + Duration::seconds(30)).await.expect("claim");
+    assert_eq!(identity.len(), 1, "handling the bus entry leaves the identity entry");
+    assert_eq!(identity[0].events[0].message_id, "c1");
+    store.complete_outbox(&[identity[0].id]).await.expect("complete");
 }
 
 pub async fn import_checkpoints_are_per_workspace_and_source(store: &dyn Store) {

@@ -14,6 +14,7 @@
 //!   `(workspace, messageId)` once, ever, and writes an outbox entry in the
 //!   same transaction so the bus relay publishes only committed events.
 
+mod identity;
 mod types;
 
 #[cfg(feature = "conformance")]
@@ -21,9 +22,18 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
+use uuid::Uuid;
 
+pub use identity::*;
 pub use types::*;
+
+/// The consumers of the outbox: each append leaves one entry per consumer.
+pub const OUTBOX_CONSUMERS: [&str; 2] = [BUS_CONSUMER, IDENTITY_CONSUMER];
+/// Publishes committed events on the bus.
+pub const BUS_CONSUMER: &str = "bus";
+/// Resolves committed events into profiles.
+pub const IDENTITY_CONSUMER: &str = "identity";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -102,15 +112,17 @@ pub trait Store: Send + Sync + 'static {
 
     // The outbox (events committed but not yet published on the bus).
 
-    /// Leases up to `limit` unpublished entries until `lease_until`; entries
-    /// leased by a relay that died become claimable again after their lease.
+    /// Leases up to `limit` of `consumer`'s unhandled entries until
+    /// `lease_until`; entries leased by a worker that died become claimable
+    /// again after their lease.
     async fn claim_outbox(
         &self,
+        consumer: &str,
         limit: u32,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxEntry>>;
-    /// Marks entries published (deletes them).
+    /// Marks entries handled (deletes them).
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()>;
 
     // Imports.
@@ -126,5 +138,37 @@ pub trait Store: Send + Sync + 'static {
         workspace: WorkspaceId,
         source: &str,
         line: u64,
+    ) -> StoreResult<()>;
+}
+
+/// Profiles and the identity graph, their merges, conflicts and consent.
+#[async_trait]
+pub trait ProfileStore: Send + Sync + 'static {
+    /// Starts a serialised identity transaction for `workspace`.
+    async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>>;
+    async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>>;
+    /// Live (not merged) profiles, most recently seen first.
+    async fn list_profiles(&self, workspace: WorkspaceId, query: &ProfileQuery) -> StoreResult<Vec<Profile>>;
+    async fn profile_identifiers(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>>;
+    /// The profile's events (its timeline), paged like `list_events`.
+    async fn profile_events(&self, workspace: WorkspaceId, id: ProfileId, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    /// Merges into `profile` (undone ones too), newest first.
+    async fn merges(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>>;
+    async fn merge_record(&self, workspace: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>>;
+    /// Open conflicts involving `profile` (all open ones when `None`).
+    async fn conflicts(&self, workspace: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>>;
+    async fn resolve_conflict(&self, workspace: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn record_consent(&self, consent: ConsentRecord) -> StoreResult<()>;
+    /// The whole consent history of a profile, oldest first.
+    async fn consents(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>>;
+    /// Removes the person's data everywhere: identifiers, traits, event
+    /// payloads and ids, IPs; keeps anonymised event rows for aggregates and
+    /// remembers `fingerprints` so the identifiers never link again.
+    async fn erase_profile(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        fingerprints: &[String],
+        at: DateTime<Utc>,
     ) -> StoreResult<()>;
 }

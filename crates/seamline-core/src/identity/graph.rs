@@ -91,7 +91,38 @@ fn pair(a: ProfileKey, b: ProfileKey) -> (ProfileKey, ProfileKey) {
     }
 }
 
+/// The part of a graph that one resolution needs: the profiles it may
+/// touch, with all their identifiers, and the shared devices and
+/// separations among them. The store loads it; the graph resolves on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub profiles: Vec<(ProfileKey, Vec<Identifier>)>,
+    /// Shared identifiers and the profile last active on each.
+    pub shared: Vec<(Identifier, ProfileKey)>,
+    pub separated: Vec<(ProfileKey, ProfileKey)>,
+}
+
 impl IdentityGraph {
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        let mut graph = Self::default();
+        for (profile, identifiers) in snapshot.profiles {
+            for id in &identifiers {
+                graph.owner.insert(id.clone(), profile);
+            }
+            graph.members.entry(profile).or_default().extend(identifiers);
+        }
+        graph.shared.extend(snapshot.shared);
+        for (a, b) in snapshot.separated {
+            graph.separate(a, b);
+        }
+        graph
+    }
+
+    /// The profile last active on a shared identifier.
+    pub fn active_on(&self, identifier: &Identifier) -> Option<ProfileKey> {
+        self.shared.get(identifier).copied()
+    }
+
     pub fn profile_of(&self, identifier: &Identifier) -> Option<ProfileKey> {
         self.owner.get(identifier).copied()
     }

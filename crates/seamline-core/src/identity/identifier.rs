@@ -148,6 +148,15 @@ pub struct Identifier {
     pub value: String,
 }
 
+impl Identifier {
+    /// A one-way fingerprint: what is kept of an erased identifier so it
+    /// never links again, without keeping the identifier itself.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(format!("{}:{}", self.kind, self.value).as_bytes()))
+    }
+}
+
 impl fmt::Display for Identifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind, self.value)

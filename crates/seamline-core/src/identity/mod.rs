@@ -12,6 +12,6 @@ pub mod identifier;
 pub mod policy;
 
 pub use extract::{observe, Observation};
-pub use graph::{Decision, IdentityGraph, ProfileKey};
+pub use graph::{ConflictReason, Decision, IdentityGraph, ProfileKey, Resolution, Snapshot};
 pub use identifier::{Identifier, IdentifierKind};
 pub use policy::IdentityPolicy;

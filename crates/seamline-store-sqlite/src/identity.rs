@@ -1,0 +1,313 @@
+//! The identity transaction: load the part of the graph an event touches,
+//! apply the server's writes. `BEGIN IMMEDIATE` takes SQLite's write lock at
+//! once, so resolutions are serialised.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::{EventId, ProfileId, WorkspaceId};
+use seamline_store::*;
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use uuid::Uuid;
+
+use crate::{backend, millis, rows};
+
+pub(crate) struct SqliteIdentityTx {
+    tx: Transaction<'static, Sqlite>,
+    workspace: WorkspaceId,
+}
+
+pub(crate) async fn begin(pool: &SqlitePool, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
+    let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    Ok(Box::new(SqliteIdentityTx { tx, workspace }))
+}
+
+fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {
+    let (a, b) = (a.as_uuid(), b.as_uuid());
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+#[async_trait]
+impl IdentityTx for SqliteIdentityTx {
+    async fn load(&mut self, identifiers: &[Identifier], profiles: &[ProfileId]) -> StoreResult<Snapshot> {
+        let ws = self.workspace.as_uuid();
+        let mut wanted: BTreeSet<Uuid> = profiles.iter().map(|p| p.as_uuid()).collect();
+        for id in identifiers {
+            let row = sqlx::query(
+                "SELECT profile_id, active_profile FROM profile_identifiers WHERE workspace_id = ? AND kind = ? AND value = ?",
+            )
+            .bind(ws)
+            .bind(id.kind.as_str())
+            .bind(&id.value)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            if let Some(row) = row {
+                wanted.insert(row.try_get("profile_id").map_err(backend)?);
+                if let Some(active) = row.try_get::<Option<Uuid>, _>("active_profile").map_err(backend)? {
+                    wanted.insert(active);
+                }
+            }
+        }
+        let mut snapshot = Snapshot::default();
+        for profile in &wanted {
+            load_profile(&mut self.tx, ws, *profile, &mut snapshot).await?;
+        }
+        Ok(snapshot)
+    }
+
+    async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>> {
+        let mut erased = Vec::new();
+        for id in identifiers {
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM erased_identifiers WHERE workspace_id = ? AND fingerprint = ?")
+                    .bind(self.workspace.as_uuid())
+                    .bind(id.fingerprint())
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(backend)?;
+            if found.is_some() {
+                erased.push(id.clone());
+            }
+        }
+        Ok(erased)
+    }
+
+    async fn profiles(&mut self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query("SELECT * FROM profiles WHERE workspace_id = ? AND id = ?")
+                .bind(self.workspace.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(backend)?;
+            if let Some(row) = row {
+                found.push(rows::profile(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_profiles WHERE workspace_id = ? AND event_id = ?")
+            .bind(self.workspace.as_uuid())
+            .bind(event.as_uuid())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
+    async fn apply(&mut self, ops: &[IdentityOp]) -> StoreResult<()> {
+        for op in ops {
+            apply_one(&mut self.tx, self.workspace.as_uuid(), op).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+async fn load_profile(conn: &mut SqliteConnection, ws: Uuid, profile: Uuid, snapshot: &mut Snapshot) -> StoreResult<()> {
+    let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen")
+        .bind(ws)
+        .bind(profile)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let mut identifiers = Vec::with_capacity(found.len());
+    for row in &found {
+        let stored = rows::profile_identifier(row)?;
+        if stored.shared {
+            let active = stored.active_profile.unwrap_or(stored.profile_id);
+            snapshot.shared.push((stored.identifier.clone(), active.as_uuid()));
+        }
+        identifiers.push(stored.identifier);
+    }
+    snapshot.profiles.push((profile, identifiers));
+    let pairs = sqlx::query("SELECT a, b FROM separations WHERE workspace_id = ? AND (a = ? OR b = ?)")
+        .bind(ws)
+        .bind(profile)
+        .bind(profile)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    for row in &pairs {
+        snapshot.separated.push((row.try_get("a").map_err(backend)?, row.try_get("b").map_err(backend)?));
+    }
+    Ok(())
+}
+
+async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> StoreResult<()> {
+    match op {
+        IdentityOp::CreateProfile { id, at } => {
+            sqlx::query(
+                "INSERT INTO profiles (id, workspace_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET merged_into = NULL",
+            )
+            .bind(id.as_uuid())
+            .bind(ws)
+            .bind(millis(*at))
+            .bind(millis(*at))
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Own { identifier, profile, at, source, event } => {
+            sqlx::query(
+                "INSERT INTO profile_identifiers (workspace_id, kind, value, profile_id, first_seen, source, source_event)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (workspace_id, kind, value) DO UPDATE
+                 SET profile_id = excluded.profile_id, shared = 0, active_profile = NULL",
+            )
+            .bind(ws)
+            .bind(identifier.kind.as_str())
+            .bind(&identifier.value)
+            .bind(profile.as_uuid())
+            .bind(millis(*at))
+            .bind(source)
+            .bind(event.map(|e| e.as_uuid()))
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Share { identifier, active } => {
+            sqlx::query(
+                "UPDATE profile_identifiers SET shared = 1, active_profile = ? WHERE workspace_id = ? AND kind = ? AND value = ?",
+            )
+            .bind(active.as_uuid())
+            .bind(ws)
+            .bind(identifier.kind.as_str())
+            .bind(&identifier.value)
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Absorb { survivor, absorbed } => return absorb(conn, ws, *survivor, *absorbed).await,
+        IdentityOp::Reset { profile } => return reset(conn, ws, *profile).await,
+        IdentityOp::Merge(m) => {
+            sqlx::query(
+                "INSERT INTO merges (id, workspace_id, survivor, absorbed, via_kind, via_value, event_id, actor, at, undone_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(m.id)
+            .bind(ws)
+            .bind(m.survivor.as_uuid())
+            .bind(m.absorbed.as_uuid())
+            .bind(m.via.as_ref().map(|v| v.kind.as_str().to_owned()))
+            .bind(m.via.as_ref().map(|v| v.value.clone()))
+            .bind(m.event_id.map(|e| e.as_uuid()))
+            .bind(&m.actor)
+            .bind(millis(m.at))
+            .bind(m.undone_at.map(millis))
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Conflict(c) => {
+            sqlx::query(
+                "INSERT INTO identity_conflicts (id, workspace_id, profile, other, via_kind, via_value, reason, event_id, at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id)
+            .bind(ws)
+            .bind(c.profile.as_uuid())
+            .bind(c.other.as_uuid())
+            .bind(c.via.kind.as_str())
+            .bind(&c.via.value)
+            .bind(&c.reason)
+            .bind(c.event_id.map(|e| e.as_uuid()))
+            .bind(millis(c.at))
+            .execute(conn)
+            .await
+        }
+        IdentityOp::UndoMerge { id, at } => {
+            sqlx::query("UPDATE merges SET undone_at = ? WHERE workspace_id = ? AND id = ?")
+                .bind(millis(*at))
+                .bind(ws)
+                .bind(id)
+                .execute(conn)
+                .await
+        }
+        IdentityOp::Separate { a, b } => {
+            let (a, b) = ordered(*a, *b);
+            sqlx::query("INSERT OR IGNORE INTO separations (workspace_id, a, b) VALUES (?, ?, ?)")
+                .bind(ws)
+                .bind(a)
+                .bind(b)
+                .execute(conn)
+                .await
+        }
+        IdentityOp::Assign { event, seq, profile } => {
+            sqlx::query(
+                "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+            )
+            .bind(ws)
+            .bind(event.as_uuid())
+            .bind(seq)
+            .bind(profile.as_uuid())
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Touch { profile, traits, trait_times, first_seen, last_seen } => {
+            sqlx::query(
+                "UPDATE profiles SET traits = ?, trait_times = ?, first_seen = ?, last_seen = ? WHERE workspace_id = ? AND id = ?",
+            )
+            .bind(serde_json::Value::Object(traits.clone()).to_string())
+            .bind(serde_json::Value::Object(trait_times.clone()).to_string())
+            .bind(millis(*first_seen))
+            .bind(millis(*last_seen))
+            .bind(ws)
+            .bind(profile.as_uuid())
+            .execute(conn)
+            .await
+        }
+    }
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Moves everything of `absorbed` to `survivor`. Each statement binds
+/// `(survivor, ws, absorbed)` in that order.
+async fn absorb(conn: &mut SqliteConnection, ws: Uuid, survivor: ProfileId, absorbed: ProfileId) -> StoreResult<()> {
+    const MOVES: [&str; 7] = [
+        "UPDATE profile_identifiers SET profile_id = ?1 WHERE workspace_id = ?2 AND profile_id = ?3",
+        "UPDATE profile_identifiers SET active_profile = ?1 WHERE workspace_id = ?2 AND active_profile = ?3",
+        "UPDATE event_profiles SET profile_id = ?1 WHERE workspace_id = ?2 AND profile_id = ?3",
+        "UPDATE profiles SET merged_into = ?1 WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
+        "UPDATE OR IGNORE separations SET a = ?1 WHERE workspace_id = ?2 AND a = ?3",
+        "UPDATE OR IGNORE separations SET b = ?1 WHERE workspace_id = ?2 AND b = ?3",
+        "DELETE FROM separations WHERE ?1 IS NOT NULL AND workspace_id = ?2 AND (a = ?3 OR b = ?3)",
+    ];
+    for statement in MOVES {
+        sqlx::query(statement)
+            .bind(survivor.as_uuid())
+            .bind(ws)
+            .bind(absorbed.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+async fn reset(conn: &mut SqliteConnection, ws: Uuid, profile: ProfileId) -> StoreResult<()> {
+    sqlx::query("DELETE FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ?")
+        .bind(ws)
+        .bind(profile.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query("UPDATE profiles SET traits = '{}', trait_times = '{}', merged_into = NULL WHERE workspace_id = ? AND id = ?")
+        .bind(ws)
+        .bind(profile.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

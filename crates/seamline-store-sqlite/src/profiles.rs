@@ -1,0 +1,196 @@
+//! Profile reads, consent and erasure.
+
+use chrono::{DateTime, Utc};
+use seamline_core::{ProfileId, WorkspaceId};
+use seamline_store::*;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+use crate::{backend, millis, rows};
+
+pub(crate) async fn profile(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
+    let row = sqlx::query("SELECT * FROM profiles WHERE workspace_id = ? AND id = ?")
+        .bind(ws.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(rows::profile).transpose()
+}
+
+pub(crate) async fn list(pool: &SqlitePool, ws: WorkspaceId, q: &ProfileQuery) -> StoreResult<Vec<Profile>> {
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT p.* FROM profiles p WHERE p.workspace_id = ");
+    select.push_bind(ws.as_uuid()).push(" AND p.merged_into IS NULL");
+    let searching = !q.identifiers.is_empty() || q.text.is_some();
+    if searching {
+        select
+            .push(" AND (p.id IN (SELECT profile_id FROM profile_identifiers i WHERE i.workspace_id = ")
+            .push_bind(ws.as_uuid())
+            .push(" AND (0");
+        for id in &q.identifiers {
+            select.push(" OR (i.kind = ").push_bind(id.kind.as_str().to_owned());
+            select.push(" AND i.value = ").push_bind(id.value.clone()).push(")");
+        }
+        if let Some(text) = &q.text {
+            select.push(" OR i.value LIKE ").push_bind(format!("%{}%", escape_like(text))).push(" ESCAPE '\\'");
+        }
+        select.push("))");
+        if let Some(text) = &q.text {
+            select.push(" OR p.traits LIKE ").push_bind(format!("%{}%", escape_like(text))).push(" ESCAPE '\\'");
+        }
+        select.push(")");
+    }
+    if let Some((seen, id)) = q.after {
+        select.push(" AND (p.last_seen < ").push_bind(millis(seen));
+        select.push(" OR (p.last_seen = ").push_bind(millis(seen));
+        select.push(" AND p.id < ").push_bind(id.as_uuid()).push("))");
+    }
+    select.push(" ORDER BY p.last_seen DESC, p.id DESC LIMIT ").push_bind(i64::from(q.limit));
+    let found = select.build().fetch_all(pool).await.map_err(backend)?;
+    found.iter().map(rows::profile).collect()
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub(crate) async fn identifiers(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>> {
+    let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind")
+        .bind(ws.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    found.iter().map(rows::profile_identifier).collect()
+}
+
+pub(crate) async fn events(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId, q: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT e.* FROM event_profiles ep JOIN events e ON e.seq = ep.seq WHERE ep.workspace_id = ",
+    );
+    select.push_bind(ws.as_uuid()).push(" AND ep.profile_id = ").push_bind(id.as_uuid());
+    if let Some(t) = q.event_type {
+        select.push(" AND e.type = ").push_bind(t.as_str());
+    }
+    let (after, direction) = match q.order {
+        Order::NewestFirst => (" AND ep.seq < ", " ORDER BY ep.seq DESC"),
+        Order::OldestFirst => (" AND ep.seq > ", " ORDER BY ep.seq ASC"),
+    };
+    if let Some(seq) = q.after_seq {
+        select.push(after).push_bind(seq);
+    }
+    select.push(direction).push(" LIMIT ").push_bind(i64::from(q.limit));
+    let found = select.build().fetch_all(pool).await.map_err(backend)?;
+    found.iter().map(rows::event).collect()
+}
+
+pub(crate) async fn merges(pool: &SqlitePool, ws: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>> {
+    let found = sqlx::query("SELECT * FROM merges WHERE workspace_id = ? AND survivor = ? ORDER BY at DESC, id DESC")
+        .bind(ws.as_uuid())
+        .bind(profile.as_uuid())
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    found.iter().map(rows::merge).collect()
+}
+
+pub(crate) async fn merge_record(pool: &SqlitePool, ws: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>> {
+    let row = sqlx::query("SELECT * FROM merges WHERE workspace_id = ? AND id = ?")
+        .bind(ws.as_uuid())
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)?;
+    row.as_ref().map(rows::merge).transpose()
+}
+
+pub(crate) async fn conflicts(pool: &SqlitePool, ws: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>> {
+    let mut select: QueryBuilder<Sqlite> =
+        QueryBuilder::new("SELECT * FROM identity_conflicts WHERE resolved_at IS NULL AND workspace_id = ");
+    select.push_bind(ws.as_uuid());
+    if let Some(p) = profile {
+        select.push(" AND (profile = ").push_bind(p.as_uuid()).push(" OR other = ").push_bind(p.as_uuid()).push(")");
+    }
+    select.push(" ORDER BY at DESC, id DESC LIMIT 500");
+    let found = select.build().fetch_all(pool).await.map_err(backend)?;
+    found.iter().map(rows::conflict).collect()
+}
+
+pub(crate) async fn resolve_conflict(pool: &SqlitePool, ws: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE identity_conflicts SET resolved_at = ? WHERE workspace_id = ? AND id = ? AND resolved_at IS NULL")
+        .bind(millis(at))
+        .bind(ws.as_uuid())
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound("open conflict"));
+    }
+    Ok(())
+}
+
+pub(crate) async fn record_consent(pool: &SqlitePool, c: &ConsentRecord) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO consents (id, workspace_id, profile_id, purpose, channel, granted, source, wording, at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.id)
+    .bind(c.workspace_id.as_uuid())
+    .bind(c.profile_id.as_uuid())
+    .bind(&c.purpose)
+    .bind(&c.channel)
+    .bind(i64::from(c.granted))
+    .bind(&c.source)
+    .bind(&c.wording)
+    .bind(millis(c.at))
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn consents(pool: &SqlitePool, ws: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>> {
+    let found = sqlx::query("SELECT * FROM consents WHERE workspace_id = ? AND profile_id = ? ORDER BY at, id")
+        .bind(ws.as_uuid())
+        .bind(profile.as_uuid())
+        .fetch_all(pool)
+        .await
+        .map_err(backend)?;
+    found.iter().map(rows::consent).collect()
+}
+
+/// Scrubs a person everywhere in one transaction. Statements bind
+/// `(ws, profile)`.
+pub(crate) async fn erase(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    profile: ProfileId,
+    fingerprints: &[String],
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    const SCRUB: [&str; 6] = [
+        "UPDATE events SET user_id = NULL, anonymous_id = NULL, payload = '{}', enrichment = '{}'
+         WHERE seq IN (SELECT seq FROM event_profiles WHERE workspace_id = ?1 AND profile_id = ?2)",
+        "DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id = ?2",
+        "UPDATE profile_identifiers SET active_profile = NULL WHERE workspace_id = ?1 AND active_profile = ?2",
+        "UPDATE profiles SET traits = '{}', trait_times = '{}' WHERE workspace_id = ?1 AND (id = ?2 OR merged_into = ?2)",
+        "UPDATE merges SET via_kind = NULL, via_value = NULL WHERE workspace_id = ?1 AND (survivor = ?2 OR absorbed = ?2)",
+        "UPDATE identity_conflicts SET via_value = '[erased]', resolved_at = COALESCE(resolved_at, 0)
+         WHERE workspace_id = ?1 AND (profile = ?2 OR other = ?2)",
+    ];
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    for statement in SCRUB {
+        sqlx::query(statement).bind(ws.as_uuid()).bind(profile.as_uuid()).execute(&mut *tx).await.map_err(backend)?;
+    }
+    for fingerprint in fingerprints {
+        sqlx::query("INSERT OR IGNORE INTO erased_identifiers (workspace_id, fingerprint, at) VALUES (?, ?, ?)")
+            .bind(ws.as_uuid())
+            .bind(fingerprint)
+            .bind(millis(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    tx.commit().await.map_err(backend)
+}

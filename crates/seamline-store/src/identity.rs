@@ -1,0 +1,141 @@
+//! Profiles and the identity graph as stored.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::{EventId, ProfileId, WorkspaceId};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::StoreResult;
+
+/// One person. `merged_into` is set once the profile was absorbed by another.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub id: ProfileId,
+    pub workspace_id: WorkspaceId,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Latest value of each trait.
+    pub traits: Map<String, Value>,
+    /// When each trait got its latest value (latest wins by event time).
+    #[serde(skip)]
+    pub trait_times: Map<String, Value>,
+    pub merged_into: Option<ProfileId>,
+}
+
+/// An identifier with the profile that holds it and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileIdentifier {
+    #[serde(flatten)]
+    pub identifier: Identifier,
+    pub profile_id: ProfileId,
+    pub first_seen: DateTime<Utc>,
+    /// `track`, `import`, `manual`, or a channel name.
+    pub source: String,
+    pub source_event: Option<EventId>,
+    /// A device seen with two people: it links nothing any more.
+    pub shared: bool,
+    /// For a shared device, the profile last active on it.
+    pub active_profile: Option<ProfileId>,
+}
+
+/// Why two profiles are one: a recorded, undoable fact.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MergeRecord {
+    pub id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub survivor: ProfileId,
+    pub absorbed: ProfileId,
+    /// The identifier both held (none for a merge by hand).
+    pub via: Option<Identifier>,
+    pub event_id: Option<EventId>,
+    /// Who merged by hand (a member's e-mail); none for automatic merges.
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+    pub undone_at: Option<DateTime<Utc>>,
+}
+
+/// Two profiles an event linked but a guard kept apart, for review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictRecord {
+    pub id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub profile: ProfileId,
+    pub other: ProfileId,
+    pub via: Identifier,
+    pub reason: String,
+    pub event_id: Option<EventId>,
+    pub at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// One write of an identity transaction; the server computes them from
+/// the core's decisions, the store only executes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdentityOp {
+    CreateProfile { id: ProfileId, at: DateTime<Utc> },
+    /// Insert or move an identifier to a profile.
+    Own { identifier: Identifier, profile: ProfileId, at: DateTime<Utc>, source: String, event: Option<EventId> },
+    Share { identifier: Identifier, active: ProfileId },
+    /// Moves identifiers and events of `absorbed` to `survivor`, marks it merged.
+    Absorb { survivor: ProfileId, absorbed: ProfileId },
+    /// Forgets a profile's identifiers and traits and revives it (before a replay).
+    Reset { profile: ProfileId },
+    Merge(MergeRecord),
+    Conflict(ConflictRecord),
+    UndoMerge { id: Uuid, at: DateTime<Utc> },
+    Separate { a: ProfileId, b: ProfileId },
+    /// Event `seq` belongs to `profile` (insert or move).
+    Assign { event: EventId, seq: i64, profile: ProfileId },
+    /// New trait values and times, and the profile's first/last seen.
+    Touch { profile: ProfileId, traits: Map<String, Value>, trait_times: Map<String, Value>, first_seen: DateTime<Utc>, last_seen: DateTime<Utc> },
+}
+
+/// A transaction over one workspace's identity graph. Resolutions of one
+/// workspace are serialised (a lock held until commit), so concurrent
+/// events on several instances end in one consistent graph.
+#[async_trait]
+pub trait IdentityTx: Send {
+    /// The profiles holding any of `identifiers`, plus `profiles`, with all
+    /// their identifiers, shared devices among them and their separations.
+    async fn load(&mut self, identifiers: &[Identifier], profiles: &[ProfileId]) -> StoreResult<Snapshot>;
+    /// Which of `identifiers` were erased and may never link again.
+    async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>>;
+    async fn profiles(&mut self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>>;
+    /// Whether the event was already resolved (redelivery).
+    async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool>;
+    async fn apply(&mut self, ops: &[IdentityOp]) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A page of profiles, most recently seen first.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileQuery {
+    /// Profiles holding any of these identifiers.
+    pub identifiers: Vec<Identifier>,
+    /// Or whose identifier values or name contain this text.
+    pub text: Option<String>,
+    pub limit: u32,
+    /// Continue after this (last_seen, id) position.
+    pub after: Option<(DateTime<Utc>, ProfileId)>,
+}
+
+/// What the customer has agreed to, per purpose and channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentRecord {
+    pub id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub profile_id: ProfileId,
+    /// `marketing`, `analytics` or `service`.
+    pub purpose: String,
+    /// `email`, `sms`, `whatsapp`, `telegram`, `viber`, `vk`, `calls`, or `any`.
+    pub channel: String,
+    pub granted: bool,
+    /// Where it was given: `web_form`, `widget`, `sms_stop`, `operator`, `import`...
+    pub source: String,
+    /// The words the customer was shown.
+    pub wording: String,
+    pub at: DateTime<Utc>,
+}

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod ingest;
 pub mod ops;
 pub mod outbox;
@@ -30,12 +31,12 @@ pub use startup::{Application, ServerConfig};
 use std::sync::Arc;
 
 use seamline_bus::Bus;
-use seamline_store::Store;
+use seamline_store::Backend;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Backend>,
     pub bus: Arc<dyn Bus>,
     pub ingest: ingest::Ingest,
     pub config: Arc<ServerConfig>,

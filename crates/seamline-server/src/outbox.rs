@@ -58,7 +58,9 @@ pub async fn run(
 /// Publishes one claim's worth of entries; returns how many.
 pub async fn relay_once(store: &dyn Store, bus: &dyn Bus) -> anyhow::Result<usize> {
     let now = Utc::now();
-    let entries = store.claim_outbox(BUS_CONSUMER, CLAIM_LIMIT, now, now + LEASE).await?;
+    let entries = store
+        .claim_outbox(BUS_CONSUMER, CLAIM_LIMIT, now, now + LEASE)
+        .await?;
     let mut done = Vec::with_capacity(entries.len());
     for entry in &entries {
         publish_entry(bus, entry).await?;

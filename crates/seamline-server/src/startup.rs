@@ -12,7 +12,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 use seamline_bus::Bus;
-use seamline_store::Store;
+use seamline_store::Backend;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-use crate::{api, ingest, ops, outbox, tracking, ui, AppState};
+use crate::{api, identity, ingest, ops, outbox, tracking, ui, AppState};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -52,7 +52,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     stop: CancellationToken,
-    relay: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,7 +60,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 impl Application {
     pub async fn build(
         config: ServerConfig,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         bus: Arc<dyn Bus>,
     ) -> anyhow::Result<Self> {
         ops::metrics_handle();
@@ -75,6 +75,11 @@ impl Application {
             ingest.committed(),
             stop.clone(),
         ));
+        let resolver = tokio::spawn(identity::worker::run(
+            store.clone(),
+            ingest.committed(),
+            stop.clone(),
+        ));
         let state = AppState {
             store,
             bus,
@@ -85,7 +90,7 @@ impl Application {
             listener,
             state,
             stop,
-            relay,
+            workers: vec![relay, resolver],
         })
     }
 
@@ -112,7 +117,9 @@ impl Application {
             .context("serving HTTP")?;
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.stop.cancel();
-        let _ = self.relay.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
         Ok(())
     }
 }

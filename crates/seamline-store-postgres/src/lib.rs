@@ -19,8 +19,13 @@
 //!   guarantees every committed event is published.
 //! - The outbox is safe for several relays: claims lock with
 //!   `FOR UPDATE SKIP LOCKED` and lease entries until a deadline.
+//! - Identity transactions (and erasures) of one workspace are serialised
+//!   across instances by a transaction-scoped advisory lock keyed by the
+//!   workspace; other workspaces resolve in parallel.
 
 mod events;
+mod identity;
+mod profiles;
 mod rows;
 mod workspace;
 
@@ -28,10 +33,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seamline_core::{KeyId, MemberId, Role, WorkspaceId};
+use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use seamline_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -251,5 +257,96 @@ impl Store for PgStore {
         .await
         .map_err(backend)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ProfileStore for PgStore {
+    async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
+        identity::begin(&self.pool, workspace).await
+    }
+
+    async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
+        profiles::profile(&self.pool, workspace, id).await
+    }
+
+    async fn list_profiles(
+        &self,
+        workspace: WorkspaceId,
+        query: &ProfileQuery,
+    ) -> StoreResult<Vec<Profile>> {
+        profiles::list(&self.pool, workspace, query).await
+    }
+
+    async fn profile_identifiers(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+    ) -> StoreResult<Vec<ProfileIdentifier>> {
+        profiles::identifiers(&self.pool, workspace, id).await
+    }
+
+    async fn profile_events(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        profiles::events(&self.pool, workspace, id, query).await
+    }
+
+    async fn merges(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<MergeRecord>> {
+        profiles::merges(&self.pool, workspace, profile).await
+    }
+
+    async fn merge_record(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+    ) -> StoreResult<Option<MergeRecord>> {
+        profiles::merge_record(&self.pool, workspace, id).await
+    }
+
+    async fn conflicts(
+        &self,
+        workspace: WorkspaceId,
+        profile: Option<ProfileId>,
+    ) -> StoreResult<Vec<ConflictRecord>> {
+        profiles::conflicts(&self.pool, workspace, profile).await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        profiles::resolve_conflict(&self.pool, workspace, id, at).await
+    }
+
+    async fn record_consent(&self, consent: ConsentRecord) -> StoreResult<()> {
+        profiles::record_consent(&self.pool, &consent).await
+    }
+
+    async fn consents(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<ConsentRecord>> {
+        profiles::consents(&self.pool, workspace, profile).await
+    }
+
+    async fn erase_profile(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        fingerprints: &[String],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        profiles::erase(&self.pool, workspace, profile, fingerprints, at).await
     }
 }

@@ -1,8 +1,9 @@
 //! Row → domain conversions. Stored values that no longer parse are reported
 //! as `Corrupt`, never a panic.
 
+use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::tracking::EventType;
-use seamline_core::{EventId, KeyId, MemberId, Role, WorkspaceId};
+use seamline_core::{EventId, KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use seamline_store::*;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row};
@@ -93,5 +94,94 @@ pub(crate) fn event(row: &PgRow) -> StoreResult<StoredEvent> {
         received_at: get(row, "received_at")?,
         enrichment: json(row, "enrichment")?,
         payload: json(row, "payload")?,
+    })
+}
+
+/// A JSON object column (traits); anything but an object is `Corrupt`.
+fn json_map(row: &PgRow, column: &str) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    match json(row, column)? {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(StoreError::Corrupt(format!(
+            "{column}: not an object: {other}"
+        ))),
+    }
+}
+
+fn identifier(kind: &str, value: String) -> StoreResult<Identifier> {
+    let kind = kind
+        .parse::<IdentifierKind>()
+        .map_err(StoreError::Corrupt)?;
+    Ok(Identifier { kind, value })
+}
+
+pub(crate) fn profile(row: &PgRow) -> StoreResult<Profile> {
+    Ok(Profile {
+        id: ProfileId(get::<Uuid>(row, "id")?),
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        first_seen: get(row, "first_seen")?,
+        last_seen: get(row, "last_seen")?,
+        traits: json_map(row, "traits")?,
+        trait_times: json_map(row, "trait_times")?,
+        merged_into: get::<Option<Uuid>>(row, "merged_into")?.map(ProfileId),
+    })
+}
+
+pub(crate) fn profile_identifier(row: &PgRow) -> StoreResult<ProfileIdentifier> {
+    Ok(ProfileIdentifier {
+        identifier: identifier(&get::<String>(row, "kind")?, get(row, "value")?)?,
+        profile_id: ProfileId(get::<Uuid>(row, "profile_id")?),
+        first_seen: get(row, "first_seen")?,
+        source: get(row, "source")?,
+        source_event: get::<Option<Uuid>>(row, "source_event")?.map(EventId),
+        shared: get(row, "shared")?,
+        active_profile: get::<Option<Uuid>>(row, "active_profile")?.map(ProfileId),
+    })
+}
+
+pub(crate) fn merge(row: &PgRow) -> StoreResult<MergeRecord> {
+    let via_kind: Option<String> = get(row, "via_kind")?;
+    let via_value: Option<String> = get(row, "via_value")?;
+    let via = match (via_kind, via_value) {
+        (Some(kind), Some(value)) => Some(identifier(&kind, value)?),
+        _ => None,
+    };
+    Ok(MergeRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        survivor: ProfileId(get::<Uuid>(row, "survivor")?),
+        absorbed: ProfileId(get::<Uuid>(row, "absorbed")?),
+        via,
+        event_id: get::<Option<Uuid>>(row, "event_id")?.map(EventId),
+        actor: get(row, "actor")?,
+        at: get(row, "at")?,
+        undone_at: get(row, "undone_at")?,
+    })
+}
+
+pub(crate) fn conflict(row: &PgRow) -> StoreResult<ConflictRecord> {
+    Ok(ConflictRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        profile: ProfileId(get::<Uuid>(row, "profile")?),
+        other: ProfileId(get::<Uuid>(row, "other")?),
+        via: identifier(&get::<String>(row, "via_kind")?, get(row, "via_value")?)?,
+        reason: get(row, "reason")?,
+        event_id: get::<Option<Uuid>>(row, "event_id")?.map(EventId),
+        at: get(row, "at")?,
+        resolved_at: get(row, "resolved_at")?,
+    })
+}
+
+pub(crate) fn consent(row: &PgRow) -> StoreResult<ConsentRecord> {
+    Ok(ConsentRecord {
+        id: get(row, "id")?,
+        workspace_id: WorkspaceId(get::<Uuid>(row, "workspace_id")?),
+        profile_id: ProfileId(get::<Uuid>(row, "profile_id")?),
+        purpose: get(row, "purpose")?,
+        channel: get(row, "channel")?,
+        granted: get(row, "granted")?,
+        source: get(row, "source")?,
+        wording: get(row, "wording")?,
+        at: get(row, "at")?,
     })
 }

@@ -1,17 +1,22 @@
-//! The shared store suite on a fresh PostgreSQL database, what only
-//! PostgreSQL can get wrong (concurrent appends), and the check that both
-//! backends ship the same migration versions.
+//! The shared store suites on a fresh PostgreSQL database, what only
+//! PostgreSQL can get wrong (concurrent appends, identity locks held across
+//! connections), and the check that both backends ship the same migration
+//! versions.
 
 use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::Utc;
+use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::tracking::{Enrichment, EventType, TrackedEvent};
-use seamline_core::{EventId, WorkspaceId};
-use seamline_store::{NewEvent, Store};
+use seamline_core::{EventId, ProfileId, WorkspaceId};
+use seamline_store::conformance::{new_workspace, RawScan};
+use seamline_store::{IdentityOp, NewEvent, ProfileQuery, ProfileStore, Store};
 use seamline_store_postgres::{PgOptions, PgStore};
 use serde_json::{json, Map};
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
 use url::Url;
 use uuid::Uuid;
 
@@ -23,12 +28,152 @@ async fn postgres_passes_the_store_conformance_suite() {
     .await;
 }
 
+#[tokio::test]
+async fn postgres_passes_the_profile_conformance_suite() {
+    with_fresh_store(|store| async move {
+        let scan = Scan(store.pool().clone());
+        seamline_store::conformance::run_profile_suite(&store, &scan).await;
+    })
+    .await;
+}
+
+/// Every column of every table (from `information_schema`), cast to text.
+struct Scan(PgPool);
+
+#[async_trait]
+impl RawScan for Scan {
+    async fn find_text(&self, needle: &str) -> Vec<String> {
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.table_name::text, c.column_name::text
+             FROM information_schema.columns c
+             JOIN information_schema.tables t
+               ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+             WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'
+             ORDER BY c.table_name, c.ordinal_position",
+        )
+        .fetch_all(&self.0)
+        .await
+        .expect("list columns");
+        assert!(
+            columns
+                .iter()
+                .any(|(t, c)| t == "profiles" && c == "traits"),
+            "columns found: {columns:?}"
+        );
+        let mut found = Vec::new();
+        for (table, column) in columns {
+            let hits: i64 = sqlx::query_scalar(&format!(
+                r#"SELECT COUNT(*) FROM "{table}" WHERE strpos("{column}"::text, $1) > 0"#
+            ))
+            .bind(needle)
+            .fetch_one(&self.0)
+            .await
+            .expect("scan column");
+            found.extend((0..hits).map(|_| format!("{table}.{column}")));
+        }
+        found
+    }
+}
+
+/// The identity lock is per workspace: a second transaction on the same
+/// workspace waits for the first, whatever connection it runs on, while
+/// another workspace goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_transactions_lock_their_workspace_only() {
+    with_fresh_store(|store| async move {
+        let (a, _, _) = new_workspace(&store).await;
+        let (b, _, _) = new_workspace(&store).await;
+        let held = store.begin_identity(a.id).await.expect("begin A");
+        let other = tokio::time::timeout(Duration::from_secs(5), store.begin_identity(b.id))
+            .await
+            .expect("B does not wait for A")
+            .expect("begin B");
+        other.commit().await.expect("commit B");
+
+        let waiter = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let tx = store.begin_identity(a.id).await.expect("begin A again");
+                tx.commit().await.expect("commit");
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiter.is_finished(),
+            "A's second transaction waits for the first"
+        );
+        held.commit().await.expect("commit A");
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the commit releases the lock")
+            .expect("waiter");
+    })
+    .await;
+}
+
+/// Resolutions racing on one identifier (from several instances) end in
+/// one profile: each sees what the previous one committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_resolutions_of_one_identifier_create_one_profile() {
+    with_fresh_store(|store| async move {
+        let (ws, _, _) = new_workspace(&store).await;
+        let email = Identifier {
+            kind: IdentifierKind::Email,
+            value: "race@example.test".into(),
+        };
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, email) = (store.clone(), email.clone());
+                tokio::spawn(async move {
+                    let mut tx = store.begin_identity(ws.id).await.expect("begin");
+                    let seen = tx
+                        .load(std::slice::from_ref(&email), &[])
+                        .await
+                        .expect("load");
+                    if seen.profiles.is_empty() {
+                        let id = ProfileId(Uuid::now_v7());
+                        let at = Utc::now();
+                        tx.apply(&[
+                            IdentityOp::CreateProfile { id, at },
+                            IdentityOp::Own {
+                                identifier: email,
+                                profile: id,
+                                at,
+                                source: "track".into(),
+                                event: None,
+                            },
+                        ])
+                        .await
+                        .expect("apply");
+                    }
+                    tx.commit().await.expect("commit");
+                })
+            })
+            .collect();
+        for racer in racers {
+            racer.await.expect("racer");
+        }
+        let profiles = store
+            .list_profiles(
+                ws.id,
+                &ProfileQuery {
+                    limit: 100,
+                    ..ProfileQuery::default()
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(profiles.len(), 1, "one person, one profile");
+    })
+    .await;
+}
+
 /// Keys are inserted in one global order, so two appends of the same
 /// message ids in opposite orders wait for each other instead of deadlocking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_appends_in_opposite_orders_both_succeed() {
     with_fresh_store(|store| async move {
-        let (ws, _, _) = seamline_store::conformance::new_workspace(&store).await;
+        let (ws, _, _) = new_workspace(&store).await;
         for round in 0..5 {
             let forward: Vec<NewEvent> = (0..1000)
                 .map(|i| event(ws.id, format!("r{round}-{i}")))

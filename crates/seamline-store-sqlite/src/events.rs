@@ -201,7 +201,10 @@ pub(crate) async fn claim_outbox(
     Ok(entries)
 }
 
-pub(crate) async fn events_by_seq(pool: &SqlitePool, seqs: &[i64]) -> StoreResult<Vec<StoredEvent>> {
+pub(crate) async fn events_by_seq(
+    pool: &SqlitePool,
+    seqs: &[i64],
+) -> StoreResult<Vec<StoredEvent>> {
     let mut events = Vec::with_capacity(seqs.len());
     for chunk in seqs.chunks(ROWS_PER_STATEMENT) {
         let mut select: QueryBuilder<Sqlite> =

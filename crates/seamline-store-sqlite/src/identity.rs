@@ -18,7 +18,10 @@ pub(crate) struct SqliteIdentityTx {
     workspace: WorkspaceId,
 }
 
-pub(crate) async fn begin(pool: &SqlitePool, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
+pub(crate) async fn begin(
+    pool: &SqlitePool,
+    workspace: WorkspaceId,
+) -> StoreResult<Box<dyn IdentityTx>> {
     let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     Ok(Box::new(SqliteIdentityTx { tx, workspace }))
 }
@@ -34,7 +37,11 @@ fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {
 
 #[async_trait]
 impl IdentityTx for SqliteIdentityTx {
-    async fn load(&mut self, identifiers: &[Identifier], profiles: &[ProfileId]) -> StoreResult<Snapshot> {
+    async fn load(
+        &mut self,
+        identifiers: &[Identifier],
+        profiles: &[ProfileId],
+    ) -> StoreResult<Snapshot> {
         let ws = self.workspace.as_uuid();
         let mut wanted: BTreeSet<Uuid> = profiles.iter().map(|p| p.as_uuid()).collect();
         for id in identifiers {
@@ -49,7 +56,10 @@ impl IdentityTx for SqliteIdentityTx {
             .map_err(backend)?;
             if let Some(row) = row {
                 wanted.insert(row.try_get("profile_id").map_err(backend)?);
-                if let Some(active) = row.try_get::<Option<Uuid>, _>("active_profile").map_err(backend)? {
+                if let Some(active) = row
+                    .try_get::<Option<Uuid>, _>("active_profile")
+                    .map_err(backend)?
+                {
                     wanted.insert(active);
                 }
             }
@@ -64,13 +74,14 @@ impl IdentityTx for SqliteIdentityTx {
     async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>> {
         let mut erased = Vec::new();
         for id in identifiers {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM erased_identifiers WHERE workspace_id = ? AND fingerprint = ?")
-                    .bind(self.workspace.as_uuid())
-                    .bind(id.fingerprint())
-                    .fetch_optional(&mut *self.tx)
-                    .await
-                    .map_err(backend)?;
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM erased_identifiers WHERE workspace_id = ? AND fingerprint = ?",
+            )
+            .bind(self.workspace.as_uuid())
+            .bind(id.fingerprint())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(backend)?;
             if found.is_some() {
                 erased.push(id.clone());
             }
@@ -95,12 +106,14 @@ impl IdentityTx for SqliteIdentityTx {
     }
 
     async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM event_profiles WHERE workspace_id = ? AND event_id = ?")
-            .bind(self.workspace.as_uuid())
-            .bind(event.as_uuid())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(backend)?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM event_profiles WHERE workspace_id = ? AND event_id = ?",
+        )
+        .bind(self.workspace.as_uuid())
+        .bind(event.as_uuid())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(backend)?;
         Ok(found.is_some())
     }
 
@@ -116,7 +129,12 @@ impl IdentityTx for SqliteIdentityTx {
     }
 }
 
-async fn load_profile(conn: &mut SqliteConnection, ws: Uuid, profile: Uuid, snapshot: &mut Snapshot) -> StoreResult<()> {
+async fn load_profile(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    profile: Uuid,
+    snapshot: &mut Snapshot,
+) -> StoreResult<()> {
     let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen")
         .bind(ws)
         .bind(profile)
@@ -128,20 +146,26 @@ async fn load_profile(conn: &mut SqliteConnection, ws: Uuid, profile: Uuid, snap
         let stored = rows::profile_identifier(row)?;
         if stored.shared {
             let active = stored.active_profile.unwrap_or(stored.profile_id);
-            snapshot.shared.push((stored.identifier.clone(), active.as_uuid()));
+            snapshot
+                .shared
+                .push((stored.identifier.clone(), active.as_uuid()));
         }
         identifiers.push(stored.identifier);
     }
     snapshot.profiles.push((profile, identifiers));
-    let pairs = sqlx::query("SELECT a, b FROM separations WHERE workspace_id = ? AND (a = ? OR b = ?)")
-        .bind(ws)
-        .bind(profile)
-        .bind(profile)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+    let pairs =
+        sqlx::query("SELECT a, b FROM separations WHERE workspace_id = ? AND (a = ? OR b = ?)")
+            .bind(ws)
+            .bind(profile)
+            .bind(profile)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
     for row in &pairs {
-        snapshot.separated.push((row.try_get("a").map_err(backend)?, row.try_get("b").map_err(backend)?));
+        snapshot.separated.push((
+            row.try_get("a").map_err(backend)?,
+            row.try_get("b").map_err(backend)?,
+        ));
     }
     Ok(())
 }
@@ -274,7 +298,12 @@ async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> St
 
 /// Moves everything of `absorbed` to `survivor`. Each statement binds
 /// `(survivor, ws, absorbed)` in that order.
-async fn absorb(conn: &mut SqliteConnection, ws: Uuid, survivor: ProfileId, absorbed: ProfileId) -> StoreResult<()> {
+async fn absorb(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    survivor: ProfileId,
+    absorbed: ProfileId,
+) -> StoreResult<()> {
     const MOVES: [&str; 7] = [
         "UPDATE profile_identifiers SET profile_id = ?1 WHERE workspace_id = ?2 AND profile_id = ?3",
         "UPDATE profile_identifiers SET active_profile = ?1 WHERE workspace_id = ?2 AND active_profile = ?3",

@@ -20,10 +20,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
-use uuid::Uuid;
 use seamline_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -291,31 +291,61 @@ impl ProfileStore for SqliteStore {
         profiles::profile(&self.pool, workspace, id).await
     }
 
-    async fn list_profiles(&self, workspace: WorkspaceId, query: &ProfileQuery) -> StoreResult<Vec<Profile>> {
+    async fn list_profiles(
+        &self,
+        workspace: WorkspaceId,
+        query: &ProfileQuery,
+    ) -> StoreResult<Vec<Profile>> {
         profiles::list(&self.pool, workspace, query).await
     }
 
-    async fn profile_identifiers(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>> {
+    async fn profile_identifiers(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+    ) -> StoreResult<Vec<ProfileIdentifier>> {
         profiles::identifiers(&self.pool, workspace, id).await
     }
 
-    async fn profile_events(&self, workspace: WorkspaceId, id: ProfileId, query: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+    async fn profile_events(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>> {
         profiles::events(&self.pool, workspace, id, query).await
     }
 
-    async fn merges(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>> {
+    async fn merges(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<MergeRecord>> {
         profiles::merges(&self.pool, workspace, profile).await
     }
 
-    async fn merge_record(&self, workspace: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>> {
+    async fn merge_record(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+    ) -> StoreResult<Option<MergeRecord>> {
         profiles::merge_record(&self.pool, workspace, id).await
     }
 
-    async fn conflicts(&self, workspace: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>> {
+    async fn conflicts(
+        &self,
+        workspace: WorkspaceId,
+        profile: Option<ProfileId>,
+    ) -> StoreResult<Vec<ConflictRecord>> {
         profiles::conflicts(&self.pool, workspace, profile).await
     }
 
-    async fn resolve_conflict(&self, workspace: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+    async fn resolve_conflict(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         profiles::resolve_conflict(&self.pool, workspace, id, at).await
     }
 
@@ -323,7 +353,11 @@ impl ProfileStore for SqliteStore {
         profiles::record_consent(&self.pool, &consent).await
     }
 
-    async fn consents(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>> {
+    async fn consents(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<ConsentRecord>> {
         profiles::consents(&self.pool, workspace, profile).await
     }
 

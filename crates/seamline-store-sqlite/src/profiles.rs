@@ -8,7 +8,11 @@ use uuid::Uuid;
 
 use crate::{backend, millis, rows};
 
-pub(crate) async fn profile(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
+pub(crate) async fn profile(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    id: ProfileId,
+) -> StoreResult<Option<Profile>> {
     let row = sqlx::query("SELECT * FROM profiles WHERE workspace_id = ? AND id = ?")
         .bind(ws.as_uuid())
         .bind(id.as_uuid())
@@ -18,9 +22,16 @@ pub(crate) async fn profile(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId) -
     row.as_ref().map(rows::profile).transpose()
 }
 
-pub(crate) async fn list(pool: &SqlitePool, ws: WorkspaceId, q: &ProfileQuery) -> StoreResult<Vec<Profile>> {
-    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT p.* FROM profiles p WHERE p.workspace_id = ");
-    select.push_bind(ws.as_uuid()).push(" AND p.merged_into IS NULL");
+pub(crate) async fn list(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    q: &ProfileQuery,
+) -> StoreResult<Vec<Profile>> {
+    let mut select: QueryBuilder<Sqlite> =
+        QueryBuilder::new("SELECT p.* FROM profiles p WHERE p.workspace_id = ");
+    select
+        .push_bind(ws.as_uuid())
+        .push(" AND p.merged_into IS NULL");
     let searching = !q.identifiers.is_empty() || q.text.is_some();
     if searching {
         select
@@ -28,33 +39,55 @@ pub(crate) async fn list(pool: &SqlitePool, ws: WorkspaceId, q: &ProfileQuery) -
             .push_bind(ws.as_uuid())
             .push(" AND (0");
         for id in &q.identifiers {
-            select.push(" OR (i.kind = ").push_bind(id.kind.as_str().to_owned());
-            select.push(" AND i.value = ").push_bind(id.value.clone()).push(")");
+            select
+                .push(" OR (i.kind = ")
+                .push_bind(id.kind.as_str().to_owned());
+            select
+                .push(" AND i.value = ")
+                .push_bind(id.value.clone())
+                .push(")");
         }
         if let Some(text) = &q.text {
-            select.push(" OR i.value LIKE ").push_bind(format!("%{}%", escape_like(text))).push(" ESCAPE '\\'");
+            select
+                .push(" OR i.value LIKE ")
+                .push_bind(format!("%{}%", escape_like(text)))
+                .push(" ESCAPE '\\'");
         }
         select.push("))");
         if let Some(text) = &q.text {
-            select.push(" OR p.traits LIKE ").push_bind(format!("%{}%", escape_like(text))).push(" ESCAPE '\\'");
+            select
+                .push(" OR p.traits LIKE ")
+                .push_bind(format!("%{}%", escape_like(text)))
+                .push(" ESCAPE '\\'");
         }
         select.push(")");
     }
     if let Some((seen, id)) = q.after {
         select.push(" AND (p.last_seen < ").push_bind(millis(seen));
         select.push(" OR (p.last_seen = ").push_bind(millis(seen));
-        select.push(" AND p.id < ").push_bind(id.as_uuid()).push("))");
+        select
+            .push(" AND p.id < ")
+            .push_bind(id.as_uuid())
+            .push("))");
     }
-    select.push(" ORDER BY p.last_seen DESC, p.id DESC LIMIT ").push_bind(i64::from(q.limit));
+    select
+        .push(" ORDER BY p.last_seen DESC, p.id DESC LIMIT ")
+        .push_bind(i64::from(q.limit));
     let found = select.build().fetch_all(pool).await.map_err(backend)?;
     found.iter().map(rows::profile).collect()
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
-pub(crate) async fn identifiers(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>> {
+pub(crate) async fn identifiers(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    id: ProfileId,
+) -> StoreResult<Vec<ProfileIdentifier>> {
     let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind")
         .bind(ws.as_uuid())
         .bind(id.as_uuid())
@@ -64,11 +97,19 @@ pub(crate) async fn identifiers(pool: &SqlitePool, ws: WorkspaceId, id: ProfileI
     found.iter().map(rows::profile_identifier).collect()
 }
 
-pub(crate) async fn events(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId, q: &EventQuery) -> StoreResult<Vec<StoredEvent>> {
+pub(crate) async fn events(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    id: ProfileId,
+    q: &EventQuery,
+) -> StoreResult<Vec<StoredEvent>> {
     let mut select: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT e.* FROM event_profiles ep JOIN events e ON e.seq = ep.seq WHERE ep.workspace_id = ",
     );
-    select.push_bind(ws.as_uuid()).push(" AND ep.profile_id = ").push_bind(id.as_uuid());
+    select
+        .push_bind(ws.as_uuid())
+        .push(" AND ep.profile_id = ")
+        .push_bind(id.as_uuid());
     if let Some(t) = q.event_type {
         select.push(" AND e.type = ").push_bind(t.as_str());
     }
@@ -79,22 +120,35 @@ pub(crate) async fn events(pool: &SqlitePool, ws: WorkspaceId, id: ProfileId, q:
     if let Some(seq) = q.after_seq {
         select.push(after).push_bind(seq);
     }
-    select.push(direction).push(" LIMIT ").push_bind(i64::from(q.limit));
+    select
+        .push(direction)
+        .push(" LIMIT ")
+        .push_bind(i64::from(q.limit));
     let found = select.build().fetch_all(pool).await.map_err(backend)?;
     found.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn merges(pool: &SqlitePool, ws: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>> {
-    let found = sqlx::query("SELECT * FROM merges WHERE workspace_id = ? AND survivor = ? ORDER BY at DESC, id DESC")
-        .bind(ws.as_uuid())
-        .bind(profile.as_uuid())
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
+pub(crate) async fn merges(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    profile: ProfileId,
+) -> StoreResult<Vec<MergeRecord>> {
+    let found = sqlx::query(
+        "SELECT * FROM merges WHERE workspace_id = ? AND survivor = ? ORDER BY at DESC, id DESC",
+    )
+    .bind(ws.as_uuid())
+    .bind(profile.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
     found.iter().map(rows::merge).collect()
 }
 
-pub(crate) async fn merge_record(pool: &SqlitePool, ws: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>> {
+pub(crate) async fn merge_record(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    id: Uuid,
+) -> StoreResult<Option<MergeRecord>> {
     let row = sqlx::query("SELECT * FROM merges WHERE workspace_id = ? AND id = ?")
         .bind(ws.as_uuid())
         .bind(id)
@@ -104,19 +158,34 @@ pub(crate) async fn merge_record(pool: &SqlitePool, ws: WorkspaceId, id: Uuid) -
     row.as_ref().map(rows::merge).transpose()
 }
 
-pub(crate) async fn conflicts(pool: &SqlitePool, ws: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>> {
-    let mut select: QueryBuilder<Sqlite> =
-        QueryBuilder::new("SELECT * FROM identity_conflicts WHERE resolved_at IS NULL AND workspace_id = ");
+pub(crate) async fn conflicts(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    profile: Option<ProfileId>,
+) -> StoreResult<Vec<ConflictRecord>> {
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT * FROM identity_conflicts WHERE resolved_at IS NULL AND workspace_id = ",
+    );
     select.push_bind(ws.as_uuid());
     if let Some(p) = profile {
-        select.push(" AND (profile = ").push_bind(p.as_uuid()).push(" OR other = ").push_bind(p.as_uuid()).push(")");
+        select
+            .push(" AND (profile = ")
+            .push_bind(p.as_uuid())
+            .push(" OR other = ")
+            .push_bind(p.as_uuid())
+            .push(")");
     }
     select.push(" ORDER BY at DESC, id DESC LIMIT 500");
     let found = select.build().fetch_all(pool).await.map_err(backend)?;
     found.iter().map(rows::conflict).collect()
 }
 
-pub(crate) async fn resolve_conflict(pool: &SqlitePool, ws: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+pub(crate) async fn resolve_conflict(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     let done = sqlx::query("UPDATE identity_conflicts SET resolved_at = ? WHERE workspace_id = ? AND id = ? AND resolved_at IS NULL")
         .bind(millis(at))
         .bind(ws.as_uuid())
@@ -150,13 +219,19 @@ pub(crate) async fn record_consent(pool: &SqlitePool, c: &ConsentRecord) -> Stor
     Ok(())
 }
 
-pub(crate) async fn consents(pool: &SqlitePool, ws: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>> {
-    let found = sqlx::query("SELECT * FROM consents WHERE workspace_id = ? AND profile_id = ? ORDER BY at, id")
-        .bind(ws.as_uuid())
-        .bind(profile.as_uuid())
-        .fetch_all(pool)
-        .await
-        .map_err(backend)?;
+pub(crate) async fn consents(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    profile: ProfileId,
+) -> StoreResult<Vec<ConsentRecord>> {
+    let found = sqlx::query(
+        "SELECT * FROM consents WHERE workspace_id = ? AND profile_id = ? ORDER BY at, id",
+    )
+    .bind(ws.as_uuid())
+    .bind(profile.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
     found.iter().map(rows::consent).collect()
 }
 
@@ -181,7 +256,12 @@ pub(crate) async fn erase(
     ];
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     for statement in SCRUB {
-        sqlx::query(statement).bind(ws.as_uuid()).bind(profile.as_uuid()).execute(&mut *tx).await.map_err(backend)?;
+        sqlx::query(statement)
+            .bind(ws.as_uuid())
+            .bind(profile.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
     }
     for fingerprint in fingerprints {
         sqlx::query("INSERT OR IGNORE INTO erased_identifiers (workspace_id, fingerprint, at) VALUES (?, ?, ?)")

@@ -2,8 +2,8 @@
 //! as `Corrupt`, never a panic.
 
 use chrono::{DateTime, TimeZone, Utc};
-use seamline_core::tracking::EventType;
 use seamline_core::identity::{Identifier, IdentifierKind};
+use seamline_core::tracking::EventType;
 use seamline_core::{EventId, KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use seamline_store::*;
 use sqlx::sqlite::SqliteRow;
@@ -104,7 +104,9 @@ fn json_map(text: &str, column: &str) -> StoreResult<serde_json::Map<String, ser
 }
 
 fn identifier(kind: &str, value: String) -> StoreResult<Identifier> {
-    let kind = kind.parse::<IdentifierKind>().map_err(StoreError::Corrupt)?;
+    let kind = kind
+        .parse::<IdentifierKind>()
+        .map_err(StoreError::Corrupt)?;
     Ok(Identifier { kind, value })
 }
 

@@ -1,6 +1,10 @@
 //! The one suite every [`Store`] backend must pass, run by each backend's
 //! tests against a fresh, migrated database. Every check creates its own
 //! workspaces, so checks never see each other's tenant data.
+//!
+//! [`run_all`] covers [`Store`]; [`run_profile_suite`] covers
+//! [`ProfileStore`], with a backend-specific [`RawScan`] for what only a
+//! look at the raw tables can prove.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seamline_core::tracking::{Clock, Enrichment, EventType, TrackedEvent};
@@ -9,6 +13,9 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use crate::*;
+
+mod profiles;
+pub use profiles::*;
 
 /// Runs every check, in order, against `store`.
 pub async fn run_all(store: &dyn Store) {
@@ -578,7 +585,12 @@ pub async fn outbox_holds_exactly_the_new_events_until_completed(store: &dyn Sto
     assert!(again.is_empty(), "a leased entry is not handed out twice");
     let after_lease = t0 + Duration::seconds(31);
     let reclaimed = store
-        .claim_outbox(BUS_CONSUMER, 100, after_lease, after_lease + Duration::seconds(30))
+        .claim_outbox(
+            BUS_CONSUMER,
+            100,
+            after_lease,
+            after_lease + Duration::seconds(30),
+        )
         .await
         .expect("claim");
     assert_eq!(
@@ -617,17 +629,33 @@ pub async fn every_consumer_gets_its_own_outbox_entry(store: &dyn Store) {
     }
     let (ws, _, _) = new_workspace(store).await;
     store
-        .append_events(&[new_event(ws.id, tracked("c1", EventType::Track, Some("u"), None))])
+        .append_events(&[new_event(
+            ws.id,
+            tracked("c1", EventType::Track, Some("u"), None),
+        )])
         .await
         .expect("append");
     let t0 = now();
-    let bus = store.claim_outbox(BUS_CONSUMER, 10, t0, t0 + Duration::seconds(30)).await.expect("claim");
+    let bus = store
+        .claim_outbox(BUS_CONSUMER, 10, t0, t0 + Duration::seconds(30))
+        .await
+        .expect("claim");
     assert_eq!(bus.len(), 1);
     store.complete_outbox(&[bus[0].id]).await.expect("complete");
-    let identity = store.claim_outbox(IDENTITY_CONSUMER, 10, t0, t0 + Duration::seconds(30)).await.expect("claim");
-    assert_eq!(identity.len(), 1, "handling the bus entry leaves the identity entry");
+    let identity = store
+        .claim_outbox(IDENTITY_CONSUMER, 10, t0, t0 + Duration::seconds(30))
+        .await
+        .expect("claim");
+    assert_eq!(
+        identity.len(),
+        1,
+        "handling the bus entry leaves the identity entry"
+    );
     assert_eq!(identity[0].events[0].message_id, "c1");
-    store.complete_outbox(&[identity[0].id]).await.expect("complete");
+    store
+        .complete_outbox(&[identity[0].id])
+        .await
+        .expect("complete");
 }
 
 pub async fn import_checkpoints_are_per_workspace_and_source(store: &dyn Store) {

@@ -75,22 +75,55 @@ pub struct ConflictRecord {
 /// the core's decisions, the store only executes them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdentityOp {
-    CreateProfile { id: ProfileId, at: DateTime<Utc> },
+    CreateProfile {
+        id: ProfileId,
+        at: DateTime<Utc>,
+    },
     /// Insert or move an identifier to a profile.
-    Own { identifier: Identifier, profile: ProfileId, at: DateTime<Utc>, source: String, event: Option<EventId> },
-    Share { identifier: Identifier, active: ProfileId },
+    Own {
+        identifier: Identifier,
+        profile: ProfileId,
+        at: DateTime<Utc>,
+        source: String,
+        event: Option<EventId>,
+    },
+    Share {
+        identifier: Identifier,
+        active: ProfileId,
+    },
     /// Moves identifiers and events of `absorbed` to `survivor`, marks it merged.
-    Absorb { survivor: ProfileId, absorbed: ProfileId },
+    Absorb {
+        survivor: ProfileId,
+        absorbed: ProfileId,
+    },
     /// Forgets a profile's identifiers and traits and revives it (before a replay).
-    Reset { profile: ProfileId },
+    Reset {
+        profile: ProfileId,
+    },
     Merge(MergeRecord),
     Conflict(ConflictRecord),
-    UndoMerge { id: Uuid, at: DateTime<Utc> },
-    Separate { a: ProfileId, b: ProfileId },
+    UndoMerge {
+        id: Uuid,
+        at: DateTime<Utc>,
+    },
+    Separate {
+        a: ProfileId,
+        b: ProfileId,
+    },
     /// Event `seq` belongs to `profile` (insert or move).
-    Assign { event: EventId, seq: i64, profile: ProfileId },
+    Assign {
+        event: EventId,
+        seq: i64,
+        profile: ProfileId,
+    },
     /// New trait values and times, and the profile's first/last seen.
-    Touch { profile: ProfileId, traits: Map<String, Value>, trait_times: Map<String, Value>, first_seen: DateTime<Utc>, last_seen: DateTime<Utc> },
+    Touch {
+        profile: ProfileId,
+        traits: Map<String, Value>,
+        trait_times: Map<String, Value>,
+        first_seen: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+    },
 }
 
 /// A transaction over one workspace's identity graph. Resolutions of one
@@ -100,7 +133,11 @@ pub enum IdentityOp {
 pub trait IdentityTx: Send {
     /// The profiles holding any of `identifiers`, plus `profiles`, with all
     /// their identifiers, shared devices among them and their separations.
-    async fn load(&mut self, identifiers: &[Identifier], profiles: &[ProfileId]) -> StoreResult<Snapshot>;
+    async fn load(
+        &mut self,
+        identifiers: &[Identifier],
+        profiles: &[ProfileId],
+    ) -> StoreResult<Snapshot>;
     /// Which of `identifiers` were erased and may never link again.
     async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>>;
     async fn profiles(&mut self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>>;

@@ -148,19 +148,53 @@ pub trait ProfileStore: Send + Sync + 'static {
     async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>>;
     async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>>;
     /// Live (not merged) profiles, most recently seen first.
-    async fn list_profiles(&self, workspace: WorkspaceId, query: &ProfileQuery) -> StoreResult<Vec<Profile>>;
-    async fn profile_identifiers(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Vec<ProfileIdentifier>>;
+    async fn list_profiles(
+        &self,
+        workspace: WorkspaceId,
+        query: &ProfileQuery,
+    ) -> StoreResult<Vec<Profile>>;
+    async fn profile_identifiers(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+    ) -> StoreResult<Vec<ProfileIdentifier>>;
     /// The profile's events (its timeline), paged like `list_events`.
-    async fn profile_events(&self, workspace: WorkspaceId, id: ProfileId, query: &EventQuery) -> StoreResult<Vec<StoredEvent>>;
+    async fn profile_events(
+        &self,
+        workspace: WorkspaceId,
+        id: ProfileId,
+        query: &EventQuery,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// Merges into `profile` (undone ones too), newest first.
-    async fn merges(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<MergeRecord>>;
-    async fn merge_record(&self, workspace: WorkspaceId, id: Uuid) -> StoreResult<Option<MergeRecord>>;
+    async fn merges(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<MergeRecord>>;
+    async fn merge_record(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+    ) -> StoreResult<Option<MergeRecord>>;
     /// Open conflicts involving `profile` (all open ones when `None`).
-    async fn conflicts(&self, workspace: WorkspaceId, profile: Option<ProfileId>) -> StoreResult<Vec<ConflictRecord>>;
-    async fn resolve_conflict(&self, workspace: WorkspaceId, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn conflicts(
+        &self,
+        workspace: WorkspaceId,
+        profile: Option<ProfileId>,
+    ) -> StoreResult<Vec<ConflictRecord>>;
+    async fn resolve_conflict(
+        &self,
+        workspace: WorkspaceId,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn record_consent(&self, consent: ConsentRecord) -> StoreResult<()>;
     /// The whole consent history of a profile, oldest first.
-    async fn consents(&self, workspace: WorkspaceId, profile: ProfileId) -> StoreResult<Vec<ConsentRecord>>;
+    async fn consents(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<ConsentRecord>>;
     /// Removes the person's data everywhere: identifiers, traits, event
     /// payloads and ids, IPs; keeps anonymised event rows for aggregates and
     /// remembers `fingerprints` so the identifiers never link again.
@@ -172,3 +206,8 @@ pub trait ProfileStore: Send + Sync + 'static {
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
 }
+
+/// Everything a runtime shape provides: the event store and the profiles.
+pub trait Backend: Store + ProfileStore {}
+
+impl<T: Store + ProfileStore> Backend for T {}

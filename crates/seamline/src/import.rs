@@ -4,8 +4,9 @@
 //! Bad lines are reported with their line numbers and skipped; the rest is
 //! imported. Progress is checkpointed per file content after every commit,
 //! so an interrupted import resumes where it stopped; lines without a
-//! `messageId` get one derived from the file and line, so re-importing the
-//! same file never doubles anything.
+//! `messageId` get one derived from the line's number and content, so
+//! re-importing the same file, or the file with lines appended, never
+//! doubles anything.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -123,8 +124,11 @@ pub async fn import(
             continue;
         }
         last_line = line;
-        let mut message_id = || format!("import-{}-{line}", &source[..16]);
-        match record.and_then(|text| tracking::parse_message(&text, &envelope, &mut message_id)) {
+        let parsed = record.and_then(|text| {
+            let mut message_id = || derived_message_id(line, &text);
+            tracking::parse_message(&text, &envelope, &mut message_id)
+        });
+        match parsed {
             Ok(event) => chunk.push(NewEvent {
                 id: EventId(Uuid::now_v7()),
                 workspace_id: workspace,
@@ -186,6 +190,14 @@ fn describe(error: &FieldError) -> String {
     }
 }
 
+/// The `messageId` of a line that has none. Not derived from the whole
+/// file: a log imported again after lines were appended to it must map its
+/// old lines to the same ids.
+fn derived_message_id(line: u64, text: &str) -> String {
+    let digest = hex::encode(Sha256::digest(text.as_bytes()));
+    format!("import-{}-{line}", &digest[..16])
+}
+
 /// Identifies a file by its content, so a renamed copy resumes too.
 fn fingerprint(path: &Path) -> anyhow::Result<String> {
     let mut file =
@@ -223,6 +235,10 @@ fn jsonl_records(reader: impl Read) -> impl Iterator<Item = Record> {
             let number = index as u64 + 1;
             match line {
                 Ok(text) if text.trim().is_empty() => None,
+                // Windows tools start UTF-8 files with a byte-order mark.
+                Ok(text) if index == 0 && text.starts_with('\u{feff}') => {
+                    Some((number, Ok(text['\u{feff}'.len_utf8()..].to_owned())))
+                }
                 Ok(text) => Some((number, Ok(text))),
                 Err(e) => Some((
                     number,
@@ -239,7 +255,7 @@ fn jsonl_records(reader: impl Read) -> impl Iterator<Item = Record> {
 fn csv_records(reader: impl Read + 'static) -> anyhow::Result<impl Iterator<Item = Record>> {
     let mut csv = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(reader);
+        .from_reader(CrlfToLf::new(BufReader::new(reader)));
     let headers = csv.headers().context("reading the CSV header row")?.clone();
     Ok(csv.into_records().map(move |record| match record {
         Ok(record) => {
@@ -251,6 +267,47 @@ fn csv_records(reader: impl Read + 'static) -> anyhow::Result<impl Iterator<Item
             (line, Err(FieldError::new("invalid_csv", "", e.to_string())))
         }
     }))
+}
+
+/// Turns CRLF line ends into LF before the CSV parser sees them. The `csv`
+/// crate counts lines by LF but consumes a CRLF's LF only with the next
+/// record, so in CRLF files (RFC 4180's and Excel's line end) every row was
+/// reported one line early (BurntSushi/rust-csv#395). A CRLF inside a quoted
+/// value becomes LF too.
+struct CrlfToLf<R> {
+    inner: R,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl<R: BufRead> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            line: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl<R: BufRead> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            if self.line.ends_with(b"\r\n") {
+                self.line.truncate(self.line.len() - 2);
+                self.line.push(b'\n');
+            }
+        }
+        let n = out.len().min(self.line.len() - self.at);
+        out[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// A CSV row as a message: `properties.revenue` → `{"properties": {"revenue": …}}`.
@@ -310,6 +367,40 @@ fn scalar(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crlf_becomes_lf_across_any_read_size() {
+        let input: &[u8] = b"a,b\r\n\"x\r\ny\",2\r\nlone\rcr\n\r\nlast";
+        let mut reader = CrlfToLf::new(BufReader::with_capacity(3, input));
+        let mut out = Vec::new();
+        let mut buf = [0; 2];
+        loop {
+            let n = reader.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(out, b"a,b\n\"x\ny\",2\nlone\rcr\n\nlast");
+    }
+
+    #[test]
+    fn csv_line_numbers_are_the_file_lines_with_crlf_and_a_bom() {
+        let text = "\u{feff}type,userId\r\ntrack,u1\r\n\"tr\r\nack\",u2\r\ntrack,u3\r\n";
+        let lines: Vec<u64> = csv_records(std::io::Cursor::new(text.as_bytes().to_vec()))
+            .expect("header")
+            .map(|(line, _)| line)
+            .collect();
+        assert_eq!(lines, [2, 3, 5]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_spoil_the_first_jsonl_line() {
+        let text = "\u{feff}{\"type\":\"track\"}\r\n{}\r\n";
+        let records: Vec<Record> = jsonl_records(text.as_bytes()).collect();
+        assert_eq!(records[0], (1, Ok("{\"type\":\"track\"}".to_owned())));
+        assert_eq!(records[1], (2, Ok("{}".to_owned())));
+    }
 
     #[test]
     fn dotted_csv_columns_nest_and_numbers_stay_numbers() {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use seamline_bus::{Bus, InProcessBus, NatsBus, NatsOptions};
 use seamline_core::WorkspaceId;
 use seamline_server::error::ApiError;
-use seamline_store::Store;
+use seamline_store::Backend;
 use seamline_store_postgres::{PgOptions, PgStore};
 use seamline_store_sqlite::{SqliteOptions, SqliteStore};
 use tracing_subscriber::EnvFilter;
@@ -31,8 +31,8 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match settings.database_url.as_deref() {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Backend>> {
+    let store: Arc<dyn Backend> = match settings.database_url.as_deref() {
         Some(url) if is_postgres(url) => Arc::new(
             PgStore::connect(url, PgOptions::default())
                 .await
@@ -77,7 +77,7 @@ pub async fn open_bus(settings: &Settings) -> anyhow::Result<Arc<dyn Bus>> {
 
 /// The workspace a command acts on: the given one, or the only one there is.
 pub async fn pick_workspace(
-    store: &dyn Store,
+    store: &dyn Backend,
     given: Option<WorkspaceId>,
 ) -> anyhow::Result<WorkspaceId> {
     if let Some(id) = given {

@@ -15,11 +15,6 @@ pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
     let store = runtime::open_store(&settings).await?;
     let bus = runtime::open_bus(&settings).await?;
     tracing::info!(database = %settings.database_label(), bus = %settings.bus_label(), "opened");
-    let login = if with_demo {
-        demo_login(store.as_ref()).await?
-    } else {
-        first_start_login(store.as_ref()).await?
-    };
     let writers = settings
         .ingest_writers
         .unwrap_or(if store.backend() == "postgres" { 4 } else { 1 });
@@ -29,7 +24,14 @@ pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
         ingest_writers: writers,
         ..ServerConfig::default()
     };
-    let app = Application::build(config, store, bus).await?;
+    // Bind before creating the first-start workspace: its password is shown
+    // only once, so a start that fails (port taken) must not use it up.
+    let app = Application::build(config, store.clone(), bus).await?;
+    let login = if with_demo {
+        demo_login(store.as_ref()).await?
+    } else {
+        first_start_login(store.as_ref()).await?
+    };
     println!("Seamline is running at http://{}", app.local_addr());
     if let Some(login) = login {
         println!("{login}");

@@ -36,6 +36,36 @@ const LOYALTY_TRAITS: [&str; 4] = [
     "discount_card",
 ];
 
+impl Observation {
+    /// The traits that belong to `profile` after resolution: a trait that is
+    /// an identifier held by someone else (a refused link) is not theirs.
+    pub fn traits_for(
+        &self,
+        owner_of: impl Fn(&Identifier) -> Option<uuid::Uuid>,
+        profile: uuid::Uuid,
+    ) -> Map<String, Value> {
+        let mut traits = self.traits.clone();
+        for id in &self.identifiers {
+            if owner_of(id).is_some_and(|owner| owner != profile) {
+                for key in trait_keys(&id.kind) {
+                    traits.remove(*key);
+                }
+            }
+        }
+        traits
+    }
+}
+
+/// The trait names an identifier kind is read from.
+fn trait_keys(kind: &IdentifierKind) -> &'static [&'static str] {
+    match kind {
+        IdentifierKind::Email => &["email"],
+        IdentifierKind::Phone => &["phone"],
+        IdentifierKind::LoyaltyCard => &LOYALTY_TRAITS,
+        _ => &[],
+    }
+}
+
 pub fn observe(event: &TrackedEvent, policy: &IdentityPolicy) -> Observation {
     let mut obs = Observation::default();
     let payload = &event.payload;

@@ -109,7 +109,11 @@ impl IdentityGraph {
             for id in &identifiers {
                 graph.owner.insert(id.clone(), profile);
             }
-            graph.members.entry(profile).or_default().extend(identifiers);
+            graph
+                .members
+                .entry(profile)
+                .or_default()
+                .extend(identifiers);
         }
         graph.shared.extend(snapshot.shared);
         for (a, b) in snapshot.separated {

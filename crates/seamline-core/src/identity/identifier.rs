@@ -153,7 +153,9 @@ impl Identifier {
     /// never links again, without keeping the identifier itself.
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(format!("{}:{}", self.kind, self.value).as_bytes()))
+        hex::encode(Sha256::digest(
+            format!("{}:{}", self.kind, self.value).as_bytes(),
+        ))
     }
 }
 
@@ -191,7 +193,7 @@ impl Identifier {
         if trimmed.chars().count() > MAX_IDENTIFIER_CHARS {
             return Err(NotAnIdentifier::TooLong);
         }
-        if is_junk(trimmed) {
+        if is_junk(trimmed, &kind) {
             return Err(NotAnIdentifier::Junk);
         }
         let value = match kind {
@@ -208,7 +210,7 @@ impl Identifier {
             }
             _ => trimmed.to_owned(),
         };
-        if is_junk(&value)
+        if is_junk(&value, &kind)
             || (matches!(kind, IdentifierKind::Email) && is_placeholder_email(&value))
         {
             return Err(NotAnIdentifier::Junk);
@@ -222,7 +224,7 @@ impl Identifier {
 }
 
 /// Values widely seen in the wild that identify nobody.
-fn is_junk(value: &str) -> bool {
+fn is_junk(value: &str, kind: &IdentifierKind) -> bool {
     let unquoted = value.trim_matches(|c| c == '"' || c == '\'').trim();
     const WORDS: [&str; 16] = [
         "",
@@ -242,18 +244,25 @@ fn is_junk(value: &str) -> bool {
         "nil",
         "unknown",
     ];
-    let lower = unquoted.to_lowercase();
-    if WORDS.contains(&lower.as_str()) {
+    if WORDS.iter().any(|w| w.eq_ignore_ascii_case(unquoted)) {
         return true;
     }
-    let digits: Vec<char> = unquoted
-        .chars()
-        .filter(|c| !matches!(c, '+' | ' ' | '-' | '(' | ')'))
-        .collect();
-    // "0", "0000000000", "1111111", "--": one repeated digit is nobody's number.
-    !digits.is_empty()
-        && digits.iter().all(|c| c.is_ascii_digit())
-        && digits.iter().all(|c| *c == digits[0])
+    let separator = |c: char| matches!(c, '+' | ' ' | '-' | '(' | ')');
+    // "0", "000-000", "--": zeros and separators are nobody's id, of any kind.
+    if unquoted.chars().all(|c| c == '0' || separator(c)) {
+        return true;
+    }
+    // "1111111111", "8888 8888": one repeated digit is a placeholder phone
+    // or card, but it may well be a real user id ("111111") or other id.
+    let numeric = matches!(
+        kind,
+        IdentifierKind::Phone | IdentifierKind::WhatsApp | IdentifierKind::LoyaltyCard
+    );
+    let mut digits = unquoted.chars().filter(|c| !separator(*c));
+    numeric
+        && digits
+            .next()
+            .is_some_and(|first| first.is_ascii_digit() && digits.all(|c| c == first))
 }
 
 fn is_placeholder_email(email: &str) -> bool {
@@ -402,6 +411,42 @@ mod tests {
             Identifier::parse(IdentifierKind::Email, "TEST@test.com", &p),
             Err(NotAnIdentifier::Junk)
         );
+    }
+
+    #[test]
+    fn a_repeated_digit_is_junk_only_where_it_is_a_placeholder() {
+        let p = policy();
+        for (kind, raw) in [
+            (IdentifierKind::Phone, "1111111111"),
+            (IdentifierKind::Phone, "8 (888) 888-88-88"),
+            (IdentifierKind::WhatsApp, "77777777777"),
+            (IdentifierKind::LoyaltyCard, "8888 8888"),
+            (IdentifierKind::UserId, "000-000"),
+            (IdentifierKind::UserId, "--"),
+            (
+                IdentifierKind::AnonymousId,
+                "00000000-0000-0000-0000-000000000000",
+            ),
+            (IdentifierKind::DeviceId, "0"),
+        ] {
+            assert_eq!(
+                Identifier::parse(kind.clone(), raw, &p),
+                Err(NotAnIdentifier::Junk),
+                "{kind}:{raw:?}"
+            );
+        }
+        // Sequential database ids reach 111111; that customer is real.
+        for (kind, raw) in [
+            (IdentifierKind::UserId, "111111"),
+            (IdentifierKind::UserId, "7777777"),
+            (IdentifierKind::Custom("custom:crm_id".into()), "222"),
+        ] {
+            assert_eq!(
+                Identifier::parse(kind.clone(), raw, &p).map(|i| i.value),
+                Ok(raw.to_owned()),
+                "{kind}:{raw:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 mod events;
 pub(crate) mod keys;
 pub(crate) mod members;
+pub(crate) mod profiles;
 
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::AppState;
@@ -24,4 +25,22 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route("/api/v1/keys/{id}", delete(keys::revoke))
+        .route("/api/v1/profiles", get(profiles::list))
+        .route("/api/v1/profiles/lookup", get(profiles::lookup))
+        .route("/api/v1/profiles/{id}", get(profiles::get))
+        .route("/api/v1/profiles/{id}/timeline", get(profiles::timeline))
+        .route("/api/v1/profiles/{id}/merges", get(profiles::merges))
+        .route("/api/v1/profiles/{id}/merge", post(profiles::merge))
+        .route("/api/v1/profiles/{id}/unmerge", post(profiles::unmerge))
+        .route(
+            "/api/v1/profiles/{id}/consent",
+            get(profiles::consents).post(profiles::record_consent),
+        )
+        .route("/api/v1/profiles/{id}/export", get(profiles::export))
+        .route("/api/v1/profiles/{id}/erase", post(profiles::erase))
+        .route("/api/v1/conflicts", get(profiles::conflicts))
+        .route(
+            "/api/v1/conflicts/{id}/dismiss",
+            post(profiles::dismiss_conflict),
+        )
 }

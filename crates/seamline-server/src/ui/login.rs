@@ -35,15 +35,18 @@ fn form(csrf: &str, error: Option<&str>, email: &str) -> Markup {
         "Sign in",
         html! {
             div.login-card {
-                h1 { span.logo { "◐" } " Seamline" }
+                h1 { span.logo aria-hidden="true" { "◐" } "Seamline" }
                 p.muted { "Every channel, one customer." }
                 @if let Some(error) = error { p.error role="alert" { (error) } }
                 form method="post" action="/login" {
                     input type="hidden" name="csrf_token" value=(csrf);
                     label for="email" { "E-mail" }
-                    input #email type="email" name="email" value=(email) required autofocus autocomplete="username";
+                    input #email type="email" name="email" value=(email) required
+                        autofocus[email.is_empty()] autocomplete="username";
                     label for="password" { "Password" }
-                    input #password type="password" name="password" required autocomplete="current-password";
+                    // After a failed try the e-mail is kept: the password is what to retype.
+                    input #password type="password" name="password" required
+                        autofocus[!email.is_empty()] autocomplete="current-password";
                     button.primary type="submit" { "Sign in" }
                 }
             }

@@ -7,13 +7,14 @@ mod settings;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::auth::Principal;
+use crate::error::ApiError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -36,9 +37,98 @@ pub fn router() -> Router<AppState> {
             get(|| asset("text/css", include_str!("../../assets/app.css"))),
         )
         .route(
+            "/assets/app.js",
+            get(|| asset("text/javascript", include_str!("../../assets/app.js"))),
+        )
+        .route(
             "/assets/events.js",
             get(|| asset("text/javascript", include_str!("../../assets/events.js"))),
         )
+}
+
+/// The page icon, inline so that no request is made for it.
+const ICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%233b5bdb'/%3E%3Cpath d='M8 1a7 7 0 0 0 0 14z' fill='%23fff'/%3E%3C/svg%3E";
+
+/// An error to show next to the form that caused it, in words for a person.
+pub(crate) struct FormError {
+    pub status: StatusCode,
+    pub message: String,
+    /// The form field at fault, if one is.
+    pub field: Option<String>,
+}
+
+impl FormError {
+    /// What a person should read for `error`; errors that are not about
+    /// the form (internal, unavailable, signed out) are passed back as they
+    /// are, to answer with the usual JSON body.
+    pub fn from_api(error: ApiError) -> Result<Self, ApiError> {
+        let (status, message, field) = match error {
+            ApiError::Invalid(errors) => {
+                let message = errors
+                    .iter()
+                    .map(|e| sentence(&format!("{}: {}", field_label(&e.field), e.message)))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let field = errors.first().map(|e| e.field.clone());
+                (StatusCode::BAD_REQUEST, message, field)
+            }
+            ApiError::Conflict(what) => {
+                let field = what.contains("e-mail").then(|| "email".to_owned());
+                (
+                    StatusCode::CONFLICT,
+                    sentence(&format!("a {what} already exists")),
+                    field,
+                )
+            }
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, sentence(why), None),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                sentence(&format!("that {what} no longer exists")),
+                None,
+            ),
+            other => return Err(other),
+        };
+        Ok(FormError {
+            status,
+            message,
+            field,
+        })
+    }
+
+    /// Whether `field` is the one at fault.
+    pub fn is_about(&self, field: &str) -> bool {
+        self.field.as_deref() == Some(field)
+    }
+}
+
+fn field_label(field: &str) -> String {
+    match field {
+        "email" => "E-mail".to_owned(),
+        other => sentence(other).trim_end_matches('.').replace('_', " "),
+    }
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The error line above a form (`role=alert`, so it is read out).
+fn form_error(error: Option<&FormError>) -> Markup {
+    html! {
+        @if let Some(error) = error {
+            p.form-error role="alert" { (error.message) }
+        }
+    }
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -79,7 +169,10 @@ enum Nav {
 fn layout(title: &str, principal: &Principal, current: Nav, content: Markup) -> Markup {
     let csrf = principal.csrf_token.clone().unwrap_or_default();
     let link = |nav: Nav, href: &str, label: &str| {
-        html! { a href=(href) class={ "nav-link" @if nav == current { " active" } } { (label) } }
+        html! {
+            a href=(href) class={ "nav-link" @if nav == current { " active" } }
+                aria-current=[(nav == current).then_some("page")] { (label) }
+        }
     };
     html! {
         (DOCTYPE)
@@ -89,22 +182,25 @@ fn layout(title: &str, principal: &Principal, current: Nav, content: Markup) -> 
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="csrf-token" content=(csrf);
                 title { (title) " · Seamline" }
+                link rel="icon" href=(ICON);
                 link rel="stylesheet" href="/assets/app.css";
+                (script("/assets/app.js"))
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header.topbar {
-                    a.brand href="/" { span.logo { "◐" } "Seamline" }
-                    nav { (link(Nav::Events, "/events", "Events")) (link(Nav::Settings, "/settings", "Settings")) }
+                    a.brand href="/" { span.logo aria-hidden="true" { "◐" } "Seamline" }
+                    nav aria-label="Main" { (link(Nav::Events, "/events", "Events")) (link(Nav::Settings, "/settings", "Settings")) }
                     div.who {
                         span.email { (principal.email.as_deref().unwrap_or("")) }
-                        span.role { (principal.role.as_str()) }
+                        span.role title="Your role" { (principal.role.as_str()) }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf_token" value=(csrf);
                             button.link type="submit" { "Sign out" }
                         }
                     }
                 }
-                main { (content) }
+                main #main { (content) }
             }
         }
     }
@@ -119,9 +215,10 @@ fn bare(title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Seamline" }
+                link rel="icon" href=(ICON);
                 link rel="stylesheet" href="/assets/app.css";
             }
-            body.bare { (content) }
+            body.bare { main { (content) } }
         }
     }
 }

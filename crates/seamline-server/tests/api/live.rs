@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use seamline_bus::{Bus, NatsBus, NatsOptions};
-use seamline_store::Store;
+use seamline_store::{Backend, Store};
 use seamline_store_postgres::{PgOptions, PgStore};
 use serde_json::json;
 
@@ -105,7 +105,7 @@ async fn two_instances_on_postgres_and_nats_share_live_events() {
         .await
         .expect("connect postgres");
     store.migrate().await.expect("migrate");
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Backend> = Arc::new(store);
     let unique = uuid::Uuid::now_v7().simple().to_string();
     let options = NatsOptions {
         stream: format!("SEAMLINE_TEST_{unique}"),

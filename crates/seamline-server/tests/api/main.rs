@@ -7,4 +7,5 @@ mod access;
 mod events_api;
 mod live;
 mod ops;
+mod profiles;
 mod tracking;

@@ -10,7 +10,7 @@ use seamline_bus::{Bus, InProcessBus};
 use seamline_core::Role;
 use seamline_server::provision::{self, Provisioned};
 use seamline_server::{Application, ServerConfig};
-use seamline_store::Store;
+use seamline_store::{Backend, Store};
 use seamline_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -19,9 +19,11 @@ pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub base: String,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Backend>,
     pub workspace: Provisioned,
     pub http: Client,
+    /// The SQLite file, when the app runs on one.
+    pub db_path: Option<std::path::PathBuf>,
     _stop: oneshot::Sender<()>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -39,12 +41,13 @@ pub async fn spawn_app() -> TestApp {
         1,
     )
     .await;
+    app.db_path = Some(dir.path().join("seamline.db"));
     app._dir = Some(dir);
     app
 }
 
 /// A server on the given store and bus, with a new workspace in it.
-pub async fn spawn_with(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize) -> TestApp {
+pub async fn spawn_with(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usize) -> TestApp {
     let email = format!("owner-{}@example.test", uuid::Uuid::now_v7());
     let workspace = provision::create_workspace(store.as_ref(), "Тест", &email, PASSWORD)
         .await
@@ -55,6 +58,7 @@ pub async fn spawn_with(store: Arc<dyn Store>, bus: Arc<dyn Bus>, writers: usize
         store,
         workspace,
         http: client(),
+        db_path: None,
         _stop: stop,
         _dir: None,
     }
@@ -68,6 +72,7 @@ pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
         store: of.store.clone(),
         workspace: of.workspace.clone(),
         http: client(),
+        db_path: of.db_path.clone(),
         _stop: stop,
         _dir: None,
     }
@@ -75,7 +80,7 @@ pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
 
 /// Starts a server; it stops when the returned sender is dropped.
 async fn serve(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     bus: Arc<dyn Bus>,
     writers: usize,
 ) -> (String, oneshot::Sender<()>) {
@@ -127,6 +132,34 @@ impl TestApp {
             .http
             .get(self.url(path))
             .bearer_auth(&self.workspace.api_key)
+            .send()
+            .await
+            .expect("send");
+        read(response).await
+    }
+
+    /// Waits (bounded) until `check` holds for the answer of GET `path`.
+    pub async fn eventually(&self, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, body) = self.api_get(path).await;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET {path} never satisfied the check; last: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn api_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.workspace.api_key)
+            .json(body)
             .send()
             .await
             .expect("send");

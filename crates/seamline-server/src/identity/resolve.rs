@@ -1,0 +1,106 @@
+//! Resolving one committed event into its profile.
+
+use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
+use seamline_core::tracking::{Enrichment, TrackedEvent};
+use seamline_core::ProfileId;
+use seamline_store::{IdentityOp, ProfileStore, StoreResult, StoredEvent};
+
+use super::ops::{absorb_profile, decision_ops, merge_traits, share_ops, EventContext};
+
+/// The stored event as the core's tracked event (what `observe` reads).
+pub fn tracked_of(event: &StoredEvent) -> TrackedEvent {
+    TrackedEvent {
+        message_id: event.message_id.clone(),
+        event_type: event.event_type,
+        event_name: event.event_name.clone(),
+        user_id: event.user_id.clone(),
+        anonymous_id: event.anonymous_id.clone(),
+        timestamp: event.timestamp,
+        received_at: event.received_at,
+        enrichment: serde_json::from_value::<Enrichment>(event.enrichment.clone())
+            .unwrap_or_default(),
+        payload: event.payload.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+/// Resolves `event` (once: a redelivered event changes nothing) and returns
+/// its profile, or `None` when it carries no usable identifier.
+pub async fn resolve_event(
+    store: &dyn ProfileStore,
+    policy: &IdentityPolicy,
+    event: &StoredEvent,
+) -> StoreResult<Option<ProfileId>> {
+    let observation = observe(&tracked_of(event), policy);
+    let mut tx = store.begin_identity(event.workspace_id).await?;
+    if tx.is_assigned(event.id).await? {
+        return Ok(None);
+    }
+    let erased = tx.erased(&observation.identifiers).await?;
+    let identifiers: Vec<Identifier> = observation
+        .identifiers
+        .iter()
+        .filter(|id| !erased.contains(id))
+        .cloned()
+        .collect();
+    if identifiers.is_empty() {
+        return Ok(None);
+    }
+    let mut graph = IdentityGraph::from_snapshot(tx.load(&identifiers, &[]).await?);
+    let resolution = graph.resolve(&identifiers, event.id.as_uuid(), policy);
+    let profile = ProfileId(resolution.profile);
+    let traits = observation.traits_for(|id| graph.profile_of(id), resolution.profile);
+    let cx = EventContext {
+        workspace: event.workspace_id,
+        event: event.id,
+        at: event.timestamp,
+        source: "track",
+        traits: &traits,
+    };
+    let mut ops = decision_ops(&resolution.decisions, &cx);
+    ops.extend(share_ops(&graph, &identifiers));
+    ops.push(IdentityOp::Assign {
+        event: event.id,
+        seq: event.seq,
+        profile,
+    });
+    tx.apply(&ops).await?;
+    let touch = touch_op(tx.as_mut(), &resolution.decisions, profile, &cx).await?;
+    tx.apply(&[touch]).await?;
+    tx.commit().await?;
+    Ok(Some(profile))
+}
+
+/// The target's traits and first/last seen after this event (and any
+/// profiles it absorbed).
+async fn touch_op(
+    tx: &mut dyn seamline_store::IdentityTx,
+    decisions: &[seamline_core::identity::Decision],
+    profile: ProfileId,
+    cx: &EventContext<'_>,
+) -> StoreResult<IdentityOp> {
+    use seamline_core::identity::Decision;
+    let absorbed: Vec<ProfileId> = decisions
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Merged { absorbed, .. } => Some(ProfileId(*absorbed)),
+            _ => None,
+        })
+        .collect();
+    let mut wanted = vec![profile];
+    wanted.extend(&absorbed);
+    let loaded = tx.profiles(&wanted).await?;
+    let Some(mut target) = loaded.iter().find(|p| p.id == profile).cloned() else {
+        return Err(seamline_store::StoreError::NotFound("profile"));
+    };
+    for other in loaded.iter().filter(|p| absorbed.contains(&p.id)) {
+        absorb_profile(&mut target, other);
+    }
+    merge_traits(&mut target, cx.traits, cx.at);
+    Ok(IdentityOp::Touch {
+        profile,
+        first_seen: target.first_seen.min(cx.at),
+        last_seen: target.last_seen.max(cx.at),
+        traits: target.traits,
+        trait_times: target.trait_times,
+    })
+}

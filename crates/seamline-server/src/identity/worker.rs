@@ -1,0 +1,60 @@
+//! The identity worker: leases the `identity` outbox entries and resolves
+//! their events in log order. With several instances each entry is leased by
+//! one; the per-workspace lock keeps the graph consistent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use seamline_core::identity::IdentityPolicy;
+use seamline_store::{Backend, IDENTITY_CONSUMER};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::resolve_event;
+
+const CLAIM_LIMIT: u32 = 50;
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: CancellationToken) {
+    let policy = IdentityPolicy::default();
+    loop {
+        let notified = committed.notified();
+        let pause = match resolve_once(store.as_ref(), &policy).await {
+            Ok(0) => POLL_EVERY,
+            Ok(_) => Duration::ZERO,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "identity resolution failed; retrying"
+                );
+                Duration::from_secs(1)
+            }
+        };
+        if pause.is_zero() {
+            continue;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = notified => {}
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Resolves one claim's worth of entries; returns how many.
+pub async fn resolve_once(store: &dyn Backend, policy: &IdentityPolicy) -> anyhow::Result<usize> {
+    let now = Utc::now();
+    let entries = store
+        .claim_outbox(IDENTITY_CONSUMER, CLAIM_LIMIT, now, now + LEASE)
+        .await?;
+    for entry in &entries {
+        for event in &entry.events {
+            resolve_event(store, policy, event).await?;
+        }
+        store.complete_outbox(&[entry.id]).await?;
+    }
+    metrics::counter!("seamline_identity_entries_total").increment(entries.len() as u64);
+    Ok(entries.len())
+}

@@ -1,0 +1,439 @@
+//! The identity transaction: load the part of the graph an event touches,
+//! apply the server's writes. Each transaction first takes the workspace's
+//! transaction-scoped advisory lock, so resolutions of one workspace are
+//! serialised across every server instance (other workspaces run in
+//! parallel); the lock goes with the commit or rollback.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::{EventId, ProfileId, WorkspaceId};
+use seamline_store::*;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{backend, rows};
+
+pub(crate) struct PgIdentityTx {
+    tx: Transaction<'static, Postgres>,
+    workspace: WorkspaceId,
+}
+
+pub(crate) async fn begin(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+) -> StoreResult<Box<dyn IdentityTx>> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    lock_identity(&mut tx, workspace).await?;
+    Ok(Box::new(PgIdentityTx { tx, workspace }))
+}
+
+/// Waits for, then holds until the end of the transaction, the lock on
+/// `workspace`'s identity graph.
+pub(crate) async fn lock_identity(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock_key(workspace))
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// The advisory-lock key of a workspace: its uuid's two halves folded into
+/// 64 bits. Stable across processes and releases; two workspaces sharing a
+/// key would only wait for each other, never see each other's data.
+pub(crate) fn lock_key(workspace: WorkspaceId) -> i64 {
+    let (high, low) = workspace.as_uuid().as_u64_pair();
+    i64::from_be_bytes((high ^ low).to_be_bytes())
+}
+
+fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {
+    let (a, b) = (a.as_uuid(), b.as_uuid());
+    if a < b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// Identifiers as two parallel arrays, for `UNNEST($kinds, $values)`.
+pub(crate) fn identifier_columns(identifiers: &[Identifier]) -> (Vec<String>, Vec<String>) {
+    identifiers
+        .iter()
+        .map(|id| (id.kind.as_str().to_owned(), id.value.clone()))
+        .unzip()
+}
+
+#[async_trait]
+impl IdentityTx for PgIdentityTx {
+    async fn load(
+        &mut self,
+        identifiers: &[Identifier],
+        profiles: &[ProfileId],
+    ) -> StoreResult<Snapshot> {
+        let ws = self.workspace.as_uuid();
+        let mut wanted: BTreeSet<Uuid> = profiles.iter().map(ProfileId::as_uuid).collect();
+        if !identifiers.is_empty() {
+            let (kinds, values) = identifier_columns(identifiers);
+            let holders: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
+                "SELECT i.profile_id, i.active_profile FROM profile_identifiers i
+                 JOIN UNNEST($2::text[], $3::text[]) AS w(kind, value)
+                   ON i.kind = w.kind AND i.value = w.value
+                 WHERE i.workspace_id = $1",
+            )
+            .bind(ws)
+            .bind(kinds)
+            .bind(values)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(backend)?;
+            for (holder, active) in holders {
+                wanted.insert(holder);
+                wanted.extend(active);
+            }
+        }
+        let wanted: Vec<Uuid> = wanted.into_iter().collect();
+        load_profiles(&mut self.tx, ws, &wanted).await
+    }
+
+    async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>> {
+        if identifiers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fingerprints: Vec<String> = identifiers.iter().map(Identifier::fingerprint).collect();
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT fingerprint FROM erased_identifiers WHERE workspace_id = $1 AND fingerprint = ANY($2)",
+        )
+        .bind(self.workspace.as_uuid())
+        .bind(&fingerprints)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        Ok(identifiers
+            .iter()
+            .zip(&fingerprints)
+            .filter(|(_, fingerprint)| found.contains(fingerprint))
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn profiles(&mut self, ids: &[ProfileId]) -> StoreResult<Vec<Profile>> {
+        let ids: Vec<Uuid> = ids.iter().map(ProfileId::as_uuid).collect();
+        let found = sqlx::query(
+            "SELECT p.* FROM UNNEST($2::uuid[]) WITH ORDINALITY AS w(id, position)
+             JOIN profiles p ON p.id = w.id
+             WHERE p.workspace_id = $1
+             ORDER BY w.position",
+        )
+        .bind(self.workspace.as_uuid())
+        .bind(ids)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        found.iter().map(rows::profile).collect()
+    }
+
+    async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM event_profiles WHERE workspace_id = $1 AND event_id = $2",
+        )
+        .bind(self.workspace.as_uuid())
+        .bind(event.as_uuid())
+        .fetch_optional(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        Ok(found.is_some())
+    }
+
+    async fn apply(&mut self, ops: &[IdentityOp]) -> StoreResult<()> {
+        for op in ops {
+            apply_one(&mut self.tx, self.workspace.as_uuid(), op).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        self.tx.commit().await.map_err(backend)
+    }
+}
+
+/// `profiles` (in this order) with all their identifiers, the shared ones
+/// among them, and every separation involving them.
+async fn load_profiles(
+    conn: &mut PgConnection,
+    ws: Uuid,
+    profiles: &[Uuid],
+) -> StoreResult<Snapshot> {
+    let mut snapshot = Snapshot::default();
+    if profiles.is_empty() {
+        return Ok(snapshot);
+    }
+    let found = sqlx::query(
+        "SELECT * FROM profile_identifiers WHERE workspace_id = $1 AND profile_id = ANY($2)
+         ORDER BY first_seen, kind, value",
+    )
+    .bind(ws)
+    .bind(profiles)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let mut held: HashMap<Uuid, Vec<ProfileIdentifier>> = HashMap::new();
+    for row in &found {
+        let stored = rows::profile_identifier(row)?;
+        held.entry(stored.profile_id.as_uuid())
+            .or_default()
+            .push(stored);
+    }
+    for profile in profiles {
+        let stored = held.remove(profile).unwrap_or_default();
+        let mut identifiers = Vec::with_capacity(stored.len());
+        for id in stored {
+            if id.shared {
+                let active = id.active_profile.unwrap_or(id.profile_id);
+                snapshot
+                    .shared
+                    .push((id.identifier.clone(), active.as_uuid()));
+            }
+            identifiers.push(id.identifier);
+        }
+        snapshot.profiles.push((*profile, identifiers));
+    }
+    snapshot.separated = sqlx::query_as(
+        "SELECT a, b FROM separations WHERE workspace_id = $1 AND (a = ANY($2) OR b = ANY($2))
+         ORDER BY a, b",
+    )
+    .bind(ws)
+    .bind(profiles)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(snapshot)
+}
+
+async fn apply_one(conn: &mut PgConnection, ws: Uuid, op: &IdentityOp) -> StoreResult<()> {
+    match op {
+        IdentityOp::CreateProfile { id, at } => return create_profile(conn, ws, *id, *at).await,
+        IdentityOp::Own {
+            identifier,
+            profile,
+            at,
+            source,
+            event,
+        } => {
+            sqlx::query(
+                "INSERT INTO profile_identifiers (workspace_id, kind, value, profile_id, first_seen, source, source_event)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (workspace_id, kind, value) DO UPDATE
+                 SET profile_id = excluded.profile_id, shared = FALSE, active_profile = NULL",
+            )
+            .bind(ws)
+            .bind(identifier.kind.as_str())
+            .bind(&identifier.value)
+            .bind(profile.as_uuid())
+            .bind(at)
+            .bind(source)
+            .bind(event.map(|e| e.as_uuid()))
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Share { identifier, active } => {
+            sqlx::query(
+                "UPDATE profile_identifiers SET shared = TRUE, active_profile = $1
+                 WHERE workspace_id = $2 AND kind = $3 AND value = $4",
+            )
+            .bind(active.as_uuid())
+            .bind(ws)
+            .bind(identifier.kind.as_str())
+            .bind(&identifier.value)
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Absorb { survivor, absorbed } => {
+            return absorb(conn, ws, *survivor, *absorbed).await
+        }
+        IdentityOp::Reset { profile } => return reset(conn, ws, *profile).await,
+        IdentityOp::Merge(m) => {
+            sqlx::query(
+                "INSERT INTO merges (id, workspace_id, survivor, absorbed, via_kind, via_value, event_id, actor, at, undone_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(m.id)
+            .bind(ws)
+            .bind(m.survivor.as_uuid())
+            .bind(m.absorbed.as_uuid())
+            .bind(m.via.as_ref().map(|v| v.kind.as_str()))
+            .bind(m.via.as_ref().map(|v| v.value.as_str()))
+            .bind(m.event_id.map(|e| e.as_uuid()))
+            .bind(&m.actor)
+            .bind(m.at)
+            .bind(m.undone_at)
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Conflict(c) => {
+            sqlx::query(
+                "INSERT INTO identity_conflicts (id, workspace_id, profile, other, via_kind, via_value, reason, event_id, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(c.id)
+            .bind(ws)
+            .bind(c.profile.as_uuid())
+            .bind(c.other.as_uuid())
+            .bind(c.via.kind.as_str())
+            .bind(&c.via.value)
+            .bind(&c.reason)
+            .bind(c.event_id.map(|e| e.as_uuid()))
+            .bind(c.at)
+            .execute(conn)
+            .await
+        }
+        IdentityOp::UndoMerge { id, at } => {
+            sqlx::query("UPDATE merges SET undone_at = $1 WHERE workspace_id = $2 AND id = $3")
+                .bind(at)
+                .bind(ws)
+                .bind(id)
+                .execute(conn)
+                .await
+        }
+        IdentityOp::Separate { a, b } => {
+            let (a, b) = ordered(*a, *b);
+            sqlx::query(
+                "INSERT INTO separations (workspace_id, a, b) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(ws)
+            .bind(a)
+            .bind(b)
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Assign {
+            event,
+            seq,
+            profile,
+        } => {
+            sqlx::query(
+                "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+            )
+            .bind(ws)
+            .bind(event.as_uuid())
+            .bind(seq)
+            .bind(profile.as_uuid())
+            .execute(conn)
+            .await
+        }
+        IdentityOp::Touch {
+            profile,
+            traits,
+            trait_times,
+            first_seen,
+            last_seen,
+        } => {
+            sqlx::query(
+                "UPDATE profiles SET traits = $1, trait_times = $2, first_seen = $3, last_seen = $4
+                 WHERE workspace_id = $5 AND id = $6",
+            )
+            .bind(serde_json::Value::Object(traits.clone()))
+            .bind(serde_json::Value::Object(trait_times.clone()))
+            .bind(first_seen)
+            .bind(last_seen)
+            .bind(ws)
+            .bind(profile.as_uuid())
+            .execute(conn)
+            .await
+        }
+    }
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Creates the profile, or revives it (a replay recreating a profile that
+/// was merged away). An id held by another workspace is a `Conflict`.
+async fn create_profile(
+    conn: &mut PgConnection,
+    ws: Uuid,
+    id: ProfileId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO profiles (id, workspace_id, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (id) DO UPDATE SET merged_into = NULL WHERE profiles.workspace_id = excluded.workspace_id",
+    )
+    .bind(id.as_uuid())
+    .bind(ws)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict("profile id"));
+    }
+    Ok(())
+}
+
+/// Moves everything of `absorbed` to `survivor`: identifiers, the devices
+/// it was active on, its events, the profiles merged into it, and its
+/// separations (rekeyed pairs that already exist, or would pair the
+/// survivor with itself, are dropped). Absorbing a profile into itself
+/// changes nothing.
+async fn absorb(
+    conn: &mut PgConnection,
+    ws: Uuid,
+    survivor: ProfileId,
+    absorbed: ProfileId,
+) -> StoreResult<()> {
+    if survivor == absorbed {
+        return Ok(());
+    }
+    const MOVES: [&str; 5] = [
+        "UPDATE profile_identifiers SET profile_id = $1 WHERE workspace_id = $2 AND profile_id = $3",
+        "UPDATE profile_identifiers SET active_profile = $1 WHERE workspace_id = $2 AND active_profile = $3",
+        "UPDATE event_profiles SET profile_id = $1 WHERE workspace_id = $2 AND profile_id = $3",
+        "UPDATE profiles SET merged_into = $1 WHERE workspace_id = $2 AND (id = $3 OR merged_into = $3)",
+        "INSERT INTO separations (workspace_id, a, b)
+         SELECT $2, LEAST($1, other), GREATEST($1, other)
+         FROM (SELECT CASE WHEN a = $3 THEN b ELSE a END AS other
+               FROM separations WHERE workspace_id = $2 AND (a = $3 OR b = $3)) AS rekeyed
+         WHERE other <> $1
+         ON CONFLICT DO NOTHING",
+    ];
+    for statement in MOVES {
+        sqlx::query(statement)
+            .bind(survivor.as_uuid())
+            .bind(ws)
+            .bind(absorbed.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    sqlx::query("DELETE FROM separations WHERE workspace_id = $1 AND (a = $2 OR b = $2)")
+        .bind(ws)
+        .bind(absorbed.as_uuid())
+        .execute(conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+async fn reset(conn: &mut PgConnection, ws: Uuid, profile: ProfileId) -> StoreResult<()> {
+    sqlx::query("DELETE FROM profile_identifiers WHERE workspace_id = $1 AND profile_id = $2")
+        .bind(ws)
+        .bind(profile.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    sqlx::query(
+        "UPDATE profiles SET traits = '{}', trait_times = '{}', merged_into = NULL
+         WHERE workspace_id = $1 AND id = $2",
+    )
+    .bind(ws)
+    .bind(profile.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}

@@ -12,4 +12,4 @@ pub mod profiles;
 mod resolve;
 pub mod worker;
 
-pub use resolve::{resolve_event, tracked_of};
+pub use resolve::{resolve_events, resolve_in, tracked_of};

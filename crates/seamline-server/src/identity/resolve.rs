@@ -3,7 +3,8 @@
 use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
 use seamline_core::ProfileId;
-use seamline_store::{IdentityOp, ProfileStore, StoreResult, StoredEvent};
+use seamline_core::WorkspaceId;
+use seamline_store::{IdentityOp, IdentityTx, ProfileStore, StoreResult, StoredEvent};
 
 use super::ops::{absorb_profile, decision_ops, merge_traits, share_ops, EventContext};
 
@@ -23,15 +24,28 @@ pub fn tracked_of(event: &StoredEvent) -> TrackedEvent {
     }
 }
 
+/// Resolves `events` of one workspace in one serialised transaction.
+pub async fn resolve_events(
+    store: &dyn ProfileStore,
+    policy: &IdentityPolicy,
+    workspace: WorkspaceId,
+    events: &[&StoredEvent],
+) -> StoreResult<()> {
+    let mut tx = store.begin_identity(workspace).await?;
+    for event in events {
+        resolve_in(tx.as_mut(), policy, event).await?;
+    }
+    tx.commit().await
+}
+
 /// Resolves `event` (once: a redelivered event changes nothing) and returns
 /// its profile, or `None` when it carries no usable identifier.
-pub async fn resolve_event(
-    store: &dyn ProfileStore,
+pub async fn resolve_in(
+    tx: &mut dyn IdentityTx,
     policy: &IdentityPolicy,
     event: &StoredEvent,
 ) -> StoreResult<Option<ProfileId>> {
     let observation = observe(&tracked_of(event), policy);
-    let mut tx = store.begin_identity(event.workspace_id).await?;
     if tx.is_assigned(event.id).await? {
         return Ok(None);
     }
@@ -64,16 +78,15 @@ pub async fn resolve_event(
         profile,
     });
     tx.apply(&ops).await?;
-    let touch = touch_op(tx.as_mut(), &resolution.decisions, profile, &cx).await?;
+    let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
     tx.apply(&[touch]).await?;
-    tx.commit().await?;
     Ok(Some(profile))
 }
 
 /// The target's traits and first/last seen after this event (and any
 /// profiles it absorbed).
 async fn touch_op(
-    tx: &mut dyn seamline_store::IdentityTx,
+    tx: &mut dyn IdentityTx,
     decisions: &[seamline_core::identity::Decision],
     profile: ProfileId,
     cx: &EventContext<'_>,

@@ -11,7 +11,7 @@ use seamline_store::{Backend, IDENTITY_CONSUMER};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::resolve_event;
+use super::resolve_events;
 
 const CLAIM_LIMIT: u32 = 50;
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
@@ -50,8 +50,16 @@ pub async fn resolve_once(store: &dyn Backend, policy: &IdentityPolicy) -> anyho
         .claim_outbox(IDENTITY_CONSUMER, CLAIM_LIMIT, now, now + LEASE)
         .await?;
     for entry in &entries {
-        for event in &entry.events {
-            resolve_event(store, policy, event).await?;
+        let mut workspaces: Vec<_> = entry.events.iter().map(|e| e.workspace_id).collect();
+        workspaces.sort();
+        workspaces.dedup();
+        for workspace in workspaces {
+            let events: Vec<_> = entry
+                .events
+                .iter()
+                .filter(|e| e.workspace_id == workspace)
+                .collect();
+            resolve_events(store, policy, workspace, &events).await?;
         }
         store.complete_outbox(&[entry.id]).await?;
     }

@@ -487,3 +487,64 @@ async fn scan_database(app: &TestApp, needles: &[&str]) -> Vec<String> {
     }
     found
 }
+
+#[tokio::test]
+async fn two_instances_racing_on_postgres_and_nats_end_in_one_consistent_graph() {
+    use std::sync::Arc;
+
+    use seamline_bus::{Bus, NatsBus, NatsOptions};
+    use seamline_store::{Backend, Store};
+    use seamline_store_postgres::{PgOptions, PgStore};
+
+    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL") else { return };
+    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream") else { return };
+    let store = PgStore::connect(&pg_url, PgOptions::default()).await.expect("connect postgres");
+    store.migrate().await.expect("migrate");
+    let store: Arc<dyn Backend> = Arc::new(store);
+    let unique = uuid::Uuid::now_v7().simple().to_string();
+    let options = NatsOptions { stream: format!("SEAMLINE_RACE_{unique}"), subject_prefix: format!("r{unique}"), ..NatsOptions::new(nats_url) };
+    let bus_a: Arc<dyn Bus> = Arc::new(NatsBus::connect(options.clone()).await.expect("nats a"));
+    let bus_b: Arc<dyn Bus> = Arc::new(NatsBus::connect(options).await.expect("nats b"));
+    let a = crate::support::spawn_with(store, bus_a, 4).await;
+    let b = crate::support::another_instance(&a, bus_b).await;
+
+    const PEOPLE: usize = 15;
+    let person = |i: usize| (format!("a-{unique}-{i}"), format!("b-{unique}-{i}"), format!("p{i}-{unique}@example.ru"), format!("+7916{:07}", 1_000_000 + i));
+    let mut sends = Vec::new();
+    for i in 0..PEOPLE {
+        let (cookie_a, cookie_b, email, phone) = person(i);
+        // Each instance links a different pair at the same time; together they make one person.
+        sends.push((true, json!({"type": "identify", "anonymousId": cookie_a, "traits": {"email": email}})));
+        sends.push((false, json!({"type": "identify", "anonymousId": cookie_b, "traits": {"email": email}})));
+        sends.push((true, json!({"type": "identify", "anonymousId": cookie_b, "traits": {"phone": phone}})));
+        sends.push((false, json!({"type": "identify", "anonymousId": cookie_a, "traits": {"phone": phone}})));
+    }
+    let requests = sends.iter().map(|(to_a, body)| {
+        let app = if *to_a { &a } else { &b };
+        app.track("identify", body)
+    });
+    for (status, body) in futures::future::join_all(requests).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for i in 0..PEOPLE {
+        let (cookie_a, cookie_b, email, phone) = person(i);
+        let by_email = lookup(&a, "email", &email).await;
+        let expected = [format!("anonymous_id:{cookie_a}"), format!("anonymous_id:{cookie_b}"), format!("email:{email}"), format!("phone:{phone}")];
+        let complete = a
+            .eventually(&format!("/api/v1/profiles/{}", by_email["id"].as_str().unwrap_or_default()), |p| identifiers(p).len() == 4)
+            .await;
+        let mut want = expected.to_vec();
+        want.sort();
+        assert_eq!(identifiers(&complete), want, "person {i} is one profile");
+        assert_eq!(lookup(&b, "phone", &phone).await["id"], complete["id"], "both instances agree");
+    }
+    // No identifier is held by two live profiles.
+    let all = a.api_get("/api/v1/profiles?limit=200").await.1;
+    let mut seen = std::collections::HashSet::new();
+    for profile in all["data"].as_array().cloned().unwrap_or_default() {
+        for id in identifiers(&profile) {
+            assert!(seen.insert(id.clone()), "{id} is in two profiles");
+        }
+    }
+    assert_eq!(seen.len(), PEOPLE * 4);
+}

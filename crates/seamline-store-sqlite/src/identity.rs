@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
@@ -65,9 +66,11 @@ impl IdentityTx for SqliteIdentityTx {
             }
         }
         let mut snapshot = Snapshot::default();
+        let mut separated = BTreeSet::new();
         for profile in &wanted {
-            load_profile(&mut self.tx, ws, *profile, &mut snapshot).await?;
+            load_profile(&mut self.tx, ws, *profile, &mut snapshot, &mut separated).await?;
         }
+        snapshot.separated = separated.into_iter().collect();
         Ok(snapshot)
     }
 
@@ -129,13 +132,18 @@ impl IdentityTx for SqliteIdentityTx {
     }
 }
 
+/// Adds `profile` with all its identifiers and the shared ones to
+/// `snapshot`, and its separations (each pair once) to `separated`.
 async fn load_profile(
     conn: &mut SqliteConnection,
     ws: Uuid,
     profile: Uuid,
     snapshot: &mut Snapshot,
+    separated: &mut BTreeSet<(Uuid, Uuid)>,
 ) -> StoreResult<()> {
-    let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen")
+    let found = sqlx::query(
+        "SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind, value",
+    )
         .bind(ws)
         .bind(profile)
         .fetch_all(&mut *conn)
@@ -162,7 +170,7 @@ async fn load_profile(
             .await
             .map_err(backend)?;
     for row in &pairs {
-        snapshot.separated.push((
+        separated.insert((
             row.try_get("a").map_err(backend)?,
             row.try_get("b").map_err(backend)?,
         ));
@@ -172,18 +180,7 @@ async fn load_profile(
 
 async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> StoreResult<()> {
     match op {
-        IdentityOp::CreateProfile { id, at } => {
-            sqlx::query(
-                "INSERT INTO profiles (id, workspace_id, first_seen, last_seen) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET merged_into = NULL",
-            )
-            .bind(id.as_uuid())
-            .bind(ws)
-            .bind(millis(*at))
-            .bind(millis(*at))
-            .execute(conn)
-            .await
-        }
+        IdentityOp::CreateProfile { id, at } => return create_profile(conn, ws, *id, *at).await,
         IdentityOp::Own { identifier, profile, at, source, event } => {
             sqlx::query(
                 "INSERT INTO profile_identifiers (workspace_id, kind, value, profile_id, first_seen, source, source_event)
@@ -296,21 +293,55 @@ async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> St
     Ok(())
 }
 
-/// Moves everything of `absorbed` to `survivor`. Each statement binds
-/// `(survivor, ws, absorbed)` in that order.
+/// Creates the profile, or revives it (a replay recreating a profile that
+/// was merged away). An id held by another workspace is a `Conflict`.
+async fn create_profile(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    id: ProfileId,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "INSERT INTO profiles (id, workspace_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (id) DO UPDATE SET merged_into = NULL WHERE profiles.workspace_id = excluded.workspace_id",
+    )
+    .bind(id.as_uuid())
+    .bind(ws)
+    .bind(millis(at))
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict("profile id"));
+    }
+    Ok(())
+}
+
+/// Moves everything of `absorbed` to `survivor`: identifiers, the devices
+/// it was active on, its events, the profiles merged into it, and its
+/// separations, rekeyed as ordered pairs (pairs that already exist, or
+/// would pair the survivor with itself, are dropped). Each statement binds
+/// `(survivor, ws, absorbed)` in that order. Absorbing a profile into
+/// itself changes nothing.
 async fn absorb(
     conn: &mut SqliteConnection,
     ws: Uuid,
     survivor: ProfileId,
     absorbed: ProfileId,
 ) -> StoreResult<()> {
-    const MOVES: [&str; 7] = [
+    if survivor == absorbed {
+        return Ok(());
+    }
+    const MOVES: [&str; 6] = [
         "UPDATE profile_identifiers SET profile_id = ?1 WHERE workspace_id = ?2 AND profile_id = ?3",
         "UPDATE profile_identifiers SET active_profile = ?1 WHERE workspace_id = ?2 AND active_profile = ?3",
         "UPDATE event_profiles SET profile_id = ?1 WHERE workspace_id = ?2 AND profile_id = ?3",
         "UPDATE profiles SET merged_into = ?1 WHERE workspace_id = ?2 AND (id = ?3 OR merged_into = ?3)",
-        "UPDATE OR IGNORE separations SET a = ?1 WHERE workspace_id = ?2 AND a = ?3",
-        "UPDATE OR IGNORE separations SET b = ?1 WHERE workspace_id = ?2 AND b = ?3",
+        "INSERT OR IGNORE INTO separations (workspace_id, a, b)
+         SELECT ?2, min(?1, other), max(?1, other)
+         FROM (SELECT CASE WHEN a = ?3 THEN b ELSE a END AS other
+               FROM separations WHERE workspace_id = ?2 AND (a = ?3 OR b = ?3))
+         WHERE other <> ?1",
         "DELETE FROM separations WHERE ?1 IS NOT NULL AND workspace_id = ?2 AND (a = ?3 OR b = ?3)",
     ];
     for statement in MOVES {

@@ -88,7 +88,9 @@ pub(crate) async fn identifiers(
     ws: WorkspaceId,
     id: ProfileId,
 ) -> StoreResult<Vec<ProfileIdentifier>> {
-    let found = sqlx::query("SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind")
+    let found = sqlx::query(
+        "SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind, value",
+    )
         .bind(ws.as_uuid())
         .bind(id.as_uuid())
         .fetch_all(pool)
@@ -97,6 +99,7 @@ pub(crate) async fn identifiers(
     found.iter().map(rows::profile_identifier).collect()
 }
 
+/// The profile's timeline: its events, filtered and paged like `list_events`.
 pub(crate) async fn events(
     pool: &SqlitePool,
     ws: WorkspaceId,
@@ -104,7 +107,8 @@ pub(crate) async fn events(
     q: &EventQuery,
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut select: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "SELECT e.* FROM event_profiles ep JOIN events e ON e.seq = ep.seq WHERE ep.workspace_id = ",
+        "SELECT e.* FROM event_profiles ep JOIN events e ON e.seq = ep.seq AND e.workspace_id = ep.workspace_id \
+         WHERE ep.workspace_id = ",
     );
     select
         .push_bind(ws.as_uuid())
@@ -112,6 +116,17 @@ pub(crate) async fn events(
         .push_bind(id.as_uuid());
     if let Some(t) = q.event_type {
         select.push(" AND e.type = ").push_bind(t.as_str());
+    }
+    if let Some(user_id) = &q.user_id {
+        select.push(" AND e.user_id = ").push_bind(user_id.clone());
+    }
+    if let Some(anonymous_id) = &q.anonymous_id {
+        select
+            .push(" AND e.anonymous_id = ")
+            .push_bind(anonymous_id.clone());
+    }
+    if let Some(since) = q.since {
+        select.push(" AND e.timestamp >= ").push_bind(millis(since));
     }
     let (after, direction) = match q.order {
         Order::NewestFirst => (" AND ep.seq < ", " ORDER BY ep.seq DESC"),
@@ -235,8 +250,13 @@ pub(crate) async fn consents(
     found.iter().map(rows::consent).collect()
 }
 
-/// Scrubs a person everywhere in one transaction. Statements bind
-/// `(ws, profile)`.
+/// The erased profile and every profile merged into it.
+const PERSON: &str =
+    "(SELECT id FROM profiles WHERE workspace_id = ?1 AND (id = ?2 OR merged_into = ?2))";
+
+/// Scrubs a person everywhere in one transaction: the profile and the
+/// profiles merged into it (their merge and conflict records included).
+/// Statements bind `(ws, profile, at)`.
 pub(crate) async fn erase(
     pool: &SqlitePool,
     ws: WorkspaceId,
@@ -244,21 +264,36 @@ pub(crate) async fn erase(
     fingerprints: &[String],
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
-    const SCRUB: [&str; 6] = [
-        "UPDATE events SET user_id = NULL, anonymous_id = NULL, payload = '{}', enrichment = '{}'
-         WHERE seq IN (SELECT seq FROM event_profiles WHERE workspace_id = ?1 AND profile_id = ?2)",
-        "DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id = ?2",
-        "UPDATE profile_identifiers SET active_profile = NULL WHERE workspace_id = ?1 AND active_profile = ?2",
-        "UPDATE profiles SET traits = '{}', trait_times = '{}' WHERE workspace_id = ?1 AND (id = ?2 OR merged_into = ?2)",
-        "UPDATE merges SET via_kind = NULL, via_value = NULL WHERE workspace_id = ?1 AND (survivor = ?2 OR absorbed = ?2)",
-        "UPDATE identity_conflicts SET via_value = '[erased]', resolved_at = COALESCE(resolved_at, 0)
-         WHERE workspace_id = ?1 AND (profile = ?2 OR other = ?2)",
+    let scrub = [
+        format!(
+            "UPDATE events SET user_id = NULL, anonymous_id = NULL, payload = '{{}}', enrichment = '{{}}'
+             WHERE workspace_id = ?1
+               AND seq IN (SELECT seq FROM event_profiles WHERE workspace_id = ?1 AND profile_id IN {PERSON})"
+        ),
+        format!("DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id IN {PERSON}"),
+        format!(
+            "UPDATE profile_identifiers SET active_profile = NULL
+             WHERE workspace_id = ?1 AND active_profile IN {PERSON}"
+        ),
+        format!(
+            "UPDATE profiles SET traits = '{{}}', trait_times = '{{}}'
+             WHERE workspace_id = ?1 AND id IN {PERSON}"
+        ),
+        format!(
+            "UPDATE merges SET via_kind = NULL, via_value = NULL
+             WHERE workspace_id = ?1 AND (survivor IN {PERSON} OR absorbed IN {PERSON})"
+        ),
+        format!(
+            "UPDATE identity_conflicts SET via_value = '[erased]', resolved_at = COALESCE(resolved_at, ?3)
+             WHERE workspace_id = ?1 AND (profile IN {PERSON} OR other IN {PERSON})"
+        ),
     ];
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    for statement in SCRUB {
+    for statement in &scrub {
         sqlx::query(statement)
             .bind(ws.as_uuid())
             .bind(profile.as_uuid())
+            .bind(millis(at))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;

@@ -128,8 +128,22 @@ fn identifiers_in_traits(
 fn merge_traits(into: &mut Map<String, Value>, from: Option<&Value>) {
     if let Some(Value::Object(traits)) = from {
         for (key, value) in traits {
-            into.insert(key.clone(), value.clone());
+            into.insert(key.replace('\0', ""), without_nul(value));
         }
+    }
+}
+
+/// Traits are stored as JSON that PostgreSQL must accept: no U+0000.
+fn without_nul(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.replace('\0', ""), without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -194,6 +208,15 @@ mod tests {
             obs.traits["phone"], "not a phone",
             "the raw value stays a trait"
         );
+    }
+
+    #[test]
+    fn nul_characters_never_reach_stored_traits() {
+        let obs = observed(
+            json!({"type": "identify", "userId": "u", "traits": {"name": "a\u{0}b", "tags": ["x\u{0}"]}}),
+        );
+        assert_eq!(obs.traits["name"], "ab");
+        assert_eq!(obs.traits["tags"], json!(["x"]));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // Small behaviours for every page. Text is only ever set with textContent.
 //  - <form data-confirm="..."> asks before submitting (revoke, remove).
 //  - <button data-copy="#selector"> copies that element's text.
+//  - <tr data-href="..."> opens that page when the row is clicked.
 (function () {
   "use strict";
 
@@ -8,6 +9,14 @@
     var form = event.target;
     var question = form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  // A table row with data-href opens it, as its first link would.
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest("tr[data-href]");
+    if (!row || event.target.closest("a, button, input, select, label")) return;
+    if (String(window.getSelection())) return; // selecting text, not opening
+    window.location.href = row.getAttribute("data-href");
   });
 
   function selectText(node) {

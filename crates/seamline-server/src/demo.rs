@@ -109,6 +109,19 @@ fn messages(visitors: usize, rng: &mut StdRng) -> Vec<Value> {
         json!({"product_id": "cappuccino", "price": 190.0, "currency": "RUB"}),
         now - Duration::days(2),
     ));
+    // She leaves her e-mail for the newsletter on the phone: the desktop
+    // login with the same e-mail merges the two devices into one profile.
+    out.push(json!({"type": "identify", "anonymousId": phone,
+        "traits": {"email": "Olga@Example.ru"},
+        "timestamp": (now - Duration::days(2) + Duration::minutes(3)).to_rfc3339()}));
+    out.push(page(
+        desktop,
+        None,
+        "https://utro.example/cart",
+        "Корзина",
+        now - Duration::days(1) - Duration::minutes(2),
+        "Mozilla/5.0 (Windows NT 10.0)",
+    ));
     out.push(json!({"type": "identify", "anonymousId": desktop, "userId": "olga-1987",
         "traits": {"name": "Ольга Смирнова", "email": "olga@example.ru", "phone": "8 916 123-45-67"},
         "timestamp": (now - Duration::days(1)).to_rfc3339()}));
@@ -131,6 +144,28 @@ fn messages(visitors: usize, rng: &mut StdRng) -> Vec<Value> {
             "traits": {"name": name}, "timestamp": (now - Duration::hours(5)).to_rfc3339()}),
         );
     }
+    // A gift order: a form with his e-mail and his wife's phone links two
+    // customers with their own logins. They are kept apart, for review.
+    for (user, name, traits) in [
+        (
+            "sergey-p",
+            "Сергей Петров",
+            json!({"email": "sergey.petrov@example.ru"}),
+        ),
+        (
+            "anna-p",
+            "Анна Петрова",
+            json!({"phone": "+7 903 555-01-01"}),
+        ),
+    ] {
+        let mut traits = traits;
+        traits["name"] = json!(name);
+        out.push(json!({"type": "identify", "userId": user, "traits": traits,
+            "timestamp": (now - Duration::days(3)).to_rfc3339()}));
+    }
+    out.push(json!({"type": "identify", "anonymousId": "anon-gift-form",
+        "traits": {"email": "sergey.petrov@example.ru", "phone": "89035550101"},
+        "timestamp": (now - Duration::hours(3)).to_rfc3339()}));
     for n in 0..visitors {
         out.extend(visitor(n, rng, now));
     }

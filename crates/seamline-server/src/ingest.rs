@@ -1,12 +1,16 @@
 //! Group commit: concurrent ingest requests are gathered into one
 //! transaction, so the store pays one commit for many requests. A request
 //! is answered only after the transaction holding its events committed.
+//! The committed events go to the bus relay from memory (see [`outbox`]).
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use seamline_store::{NewEvent, Store};
+use chrono::Utc;
+use seamline_store::{NewEvent, Store, StoreResult, BUS_CONSUMER};
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+
+use crate::outbox;
 
 /// Most events gathered into one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
@@ -25,13 +29,19 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts `writers` writer tasks (1 suits SQLite, which has one writer;
-    /// PostgreSQL gains from several). They stop when every handle is dropped.
-    pub fn start(store: Arc<dyn Store>, writers: usize) -> Self {
+    /// PostgreSQL gains from several) that hand what they commit to `relay`.
+    /// They stop when every handle is dropped.
+    pub fn start(store: Arc<dyn Store>, writers: usize, relay: outbox::Handoff) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>(4096);
         let queue = Arc::new(Mutex::new(queue));
         let committed = Arc::new(Notify::new());
         for _ in 0..writers.max(1) {
-            tokio::spawn(write_loop(store.clone(), queue.clone(), committed.clone()));
+            let writer = Writer {
+                store: store.clone(),
+                relay: relay.clone(),
+                committed: committed.clone(),
+            };
+            tokio::spawn(writer.run(queue.clone()));
         }
         Self { jobs, committed }
     }
@@ -51,31 +61,57 @@ impl Ingest {
             .context("the ingest writer dropped the request")?
     }
 
-    /// Woken after every commit (the outbox relay waits on it).
+    /// Woken after every commit (the identity worker waits on it).
     pub fn committed(&self) -> Arc<Notify> {
         self.committed.clone()
     }
 }
 
-async fn write_loop(
+struct Writer {
     store: Arc<dyn Store>,
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    relay: outbox::Handoff,
     committed: Arc<Notify>,
-) {
-    loop {
-        let Some(jobs) = gather(&queue).await else {
-            return;
-        };
-        let sizes: Vec<usize> = jobs.iter().map(|j| j.events.len()).collect();
-        let (events, senders): (Vec<Vec<NewEvent>>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.events, j.done)).unzip();
-        let all: Vec<NewEvent> = events.into_iter().flatten().collect();
-        let result = store.append_events(&all).await;
-        if result.is_ok() {
-            committed.notify_waiters();
-            metrics::counter!("seamline_ingest_commits_total").increment(1);
+}
+
+impl Writer {
+    async fn run(self, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
+        while let Some(jobs) = gather(&queue).await {
+            let sizes: Vec<usize> = jobs.iter().map(|j| j.events.len()).collect();
+            let (events, senders): (Vec<Vec<NewEvent>>, Vec<_>) =
+                jobs.into_iter().map(|j| (j.events, j.done)).unzip();
+            let all: Vec<NewEvent> = events.into_iter().flatten().collect();
+            let result = self.append(all).await;
+            if result.is_ok() {
+                metrics::counter!("seamline_ingest_commits_total").increment(1);
+            }
+            answer(result, &sizes, senders);
         }
-        answer(result, &sizes, senders);
+    }
+
+    /// Commits `events`. The bus relay gets the new ones from memory when
+    /// it has room for them, leased so that no other relay takes them
+    /// meanwhile; otherwise it is told to fetch them from the store.
+    async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
+        let new = match self.relay.reserve() {
+            Some(slot) => {
+                let lease_until = Utc::now() + outbox::LEASE;
+                let appended = self
+                    .store
+                    .append_and_claim(events, BUS_CONSUMER, lease_until)
+                    .await?;
+                if let Some(entry) = appended.entry {
+                    slot.send(entry);
+                }
+                appended.new
+            }
+            None => {
+                let new = self.store.append_events(&events).await?;
+                self.relay.left_in_store();
+                new
+            }
+        };
+        self.committed.notify_waiters();
+        Ok(new)
     }
 }
 
@@ -98,7 +134,7 @@ async fn gather(queue: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
 }
 
 fn answer(
-    result: seamline_store::StoreResult<Vec<bool>>,
+    result: StoreResult<Vec<bool>>,
     sizes: &[usize],
     senders: Vec<oneshot::Sender<anyhow::Result<Vec<bool>>>>,
 ) {

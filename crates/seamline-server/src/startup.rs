@@ -67,12 +67,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        let ingest = ingest::Ingest::start(store.clone(), config.ingest_writers);
+        let (handoff, handed) = outbox::handoff();
+        let ingest = ingest::Ingest::start(store.clone(), config.ingest_writers, handoff);
         let stop = CancellationToken::new();
         let relay = tokio::spawn(outbox::run(
             store.clone(),
             bus.clone(),
-            ingest.committed(),
+            handed,
             stop.clone(),
         ));
         let resolver = tokio::spawn(identity::worker::run(

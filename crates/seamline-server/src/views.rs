@@ -52,6 +52,30 @@ impl From<&StoredEvent> for EventView {
     }
 }
 
+/// The same view, taking the event's values instead of copying them.
+impl From<StoredEvent> for EventView {
+    fn from(e: StoredEvent) -> Self {
+        let (event, name) = match e.event_type {
+            EventType::Track => (e.event_name, None),
+            _ => (None, e.event_name),
+        };
+        Self {
+            id: e.id.to_string(),
+            workspace_id: e.workspace_id.to_string(),
+            message_id: e.message_id,
+            event_type: e.event_type.as_str().to_owned(),
+            event,
+            name,
+            user_id: e.user_id,
+            anonymous_id: e.anonymous_id,
+            timestamp: e.timestamp,
+            received_at: e.received_at,
+            enrichment: e.enrichment,
+            payload: e.payload,
+        }
+    }
+}
+
 /// Every list endpoint answers `{"data": [...], "next_cursor": ... | null}`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Page<T> {

@@ -11,7 +11,9 @@ use seamline_core::cursor::Cursor;
 use seamline_core::identity::{Identifier, IdentifierKind, IdentityPolicy};
 use seamline_core::role::Permission;
 use seamline_core::{ProfileId, WorkspaceId};
-use seamline_store::{Backend, ConsentRecord, EventQuery, Profile, ProfileQuery};
+use seamline_store::{
+    Backend, ConsentRecord, EventQuery, MergeRecord, Profile, ProfileQuery, StoredEvent,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -86,11 +88,12 @@ pub fn identifiers_in(text: &str, policy: &IdentityPolicy) -> Vec<Identifier> {
         .collect()
 }
 
-fn encode_cursor(p: &Profile) -> String {
+/// The cursor of the page after `p` (keyset: last seen, then id).
+pub(crate) fn encode_cursor(p: &Profile) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}:{}", p.last_seen.timestamp_millis(), p.id))
 }
 
-fn decode_cursor(token: &str) -> ApiResult<(DateTime<Utc>, ProfileId)> {
+pub(crate) fn decode_cursor(token: &str) -> ApiResult<(DateTime<Utc>, ProfileId)> {
     let bad = || {
         ApiError::field(
             "invalid_cursor",
@@ -130,6 +133,36 @@ pub async fn search(
     Ok(store.list_profiles(ws, &query).await?)
 }
 
+/// One page of [`search`] from `cursor`, and the cursor of the next page
+/// (none on the last).
+pub(crate) async fn search_page(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    q: Option<&str>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> ApiResult<(Vec<Profile>, Option<String>)> {
+    let after = cursor.map(decode_cursor).transpose()?;
+    let found = search(store, ws, q, limit, after).await?;
+    let next_cursor = (found.len() == limit as usize)
+        .then(|| found.last().map(encode_cursor))
+        .flatten();
+    Ok((found, next_cursor))
+}
+
+/// The views of `profiles`, in order.
+pub(crate) async fn profile_views(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    profiles: Vec<Profile>,
+) -> ApiResult<Vec<ProfileView>> {
+    let mut views = Vec::with_capacity(profiles.len());
+    for profile in profiles {
+        views.push(profile_view(store, ws, profile).await?);
+    }
+    Ok(views)
+}
+
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -144,22 +177,16 @@ pub async fn list(
             "between 1 and 200",
         ));
     }
-    let after = params.cursor.as_deref().map(decode_cursor).transpose()?;
-    let found = search(
-        state.store.as_ref(),
+    let store = state.store.as_ref();
+    let (found, next_cursor) = search_page(
+        store,
         principal.workspace,
         params.q.as_deref(),
         limit,
-        after,
+        params.cursor.as_deref(),
     )
     .await?;
-    let next_cursor = (found.len() == limit as usize)
-        .then(|| found.last().map(encode_cursor))
-        .flatten();
-    let mut data = Vec::with_capacity(found.len());
-    for profile in found {
-        data.push(profile_view(state.store.as_ref(), principal.workspace, profile).await?);
-    }
+    let data = profile_views(store, principal.workspace, found).await?;
     Ok(Json(Page { data, next_cursor }))
 }
 
@@ -225,30 +252,43 @@ pub async fn timeline(
     ApiQuery(params): ApiQuery<TimelineParams>,
 ) -> ApiResult<Json<Page<EventView>>> {
     principal.require(Permission::ReadData)?;
-    let profile = service::live_profile(state.store.as_ref(), principal.workspace, id).await?;
+    let store = state.store.as_ref();
+    let profile = service::live_profile(store, principal.workspace, id).await?;
     let limit = params.limit.unwrap_or(50).clamp(1, 500);
-    let after_seq = params
-        .cursor
-        .as_deref()
-        .map(Cursor::decode)
-        .transpose()?
-        .map(|c| c.0);
+    let (events, next_cursor) = timeline_page(
+        store,
+        principal.workspace,
+        profile.id,
+        limit,
+        params.cursor.as_deref(),
+    )
+    .await?;
+    Ok(Json(Page {
+        data: events.iter().map(EventView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One page of a live profile's events, newest first, from `cursor`, and
+/// the cursor of the next page (none on the last).
+pub(crate) async fn timeline_page(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    profile: ProfileId,
+    limit: u32,
+    cursor: Option<&str>,
+) -> ApiResult<(Vec<StoredEvent>, Option<String>)> {
+    let after_seq = cursor.map(Cursor::decode).transpose()?.map(|c| c.0);
     let query = EventQuery {
         limit,
         after_seq,
         ..EventQuery::default()
     };
-    let events = state
-        .store
-        .profile_events(principal.workspace, profile.id, &query)
-        .await?;
+    let events = store.profile_events(ws, profile, &query).await?;
     let next_cursor = (events.len() == limit as usize)
         .then(|| events.last().map(|e| Cursor(e.seq).encode()))
         .flatten();
-    Ok(Json(Page {
-        data: events.iter().map(EventView::from).collect(),
-        next_cursor,
-    }))
+    Ok((events, next_cursor))
 }
 
 pub async fn merges(
@@ -273,23 +313,34 @@ pub struct UnmergeBody {
     merge_id: Uuid,
 }
 
-pub async fn unmerge(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(id): ApiPath<ProfileId>,
-    ApiJson(body): ApiJson<UnmergeBody>,
-) -> ApiResult<Json<Value>> {
+/// Undoes merge `merge_id` of profile `id`; returns the profiles it left.
+pub(crate) async fn undo_merge(
+    state: &AppState,
+    principal: &Principal,
+    id: ProfileId,
+    merge_id: Uuid,
+) -> ApiResult<Vec<ProfileId>> {
     principal.require(Permission::WriteData)?;
     let policy = IdentityPolicy::default();
     let profiles = service::unmerge(
         state.store.as_ref(),
         principal.workspace,
         id,
-        body.merge_id,
+        merge_id,
         &policy,
     )
     .await?;
-    tracing::info!(actor = ?principal.actor, merge = %body.merge_id, "unmerged by hand");
+    tracing::info!(actor = ?principal.actor, merge = %merge_id, "unmerged by hand");
+    Ok(profiles)
+}
+
+pub async fn unmerge(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<ProfileId>,
+    ApiJson(body): ApiJson<UnmergeBody>,
+) -> ApiResult<Json<Value>> {
+    let profiles = undo_merge(&state, &principal, id, body.merge_id).await?;
     Ok(Json(json!({"profiles": profiles})))
 }
 
@@ -298,22 +349,25 @@ pub struct MergeBody {
     other_profile_id: ProfileId,
 }
 
+/// Merges profile `other` into `id` by hand, recorded with who did it.
+pub(crate) async fn merge_profiles(
+    state: &AppState,
+    principal: &Principal,
+    id: ProfileId,
+    other: ProfileId,
+) -> ApiResult<MergeRecord> {
+    principal.require(Permission::WriteData)?;
+    let actor = principal.email.clone().unwrap_or_else(|| "api key".into());
+    service::merge_by_hand(state.store.as_ref(), principal.workspace, id, other, &actor).await
+}
+
 pub async fn merge(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<ProfileId>,
     ApiJson(body): ApiJson<MergeBody>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(Permission::WriteData)?;
-    let actor = principal.email.clone().unwrap_or_else(|| "api key".into());
-    let record = service::merge_by_hand(
-        state.store.as_ref(),
-        principal.workspace,
-        id,
-        body.other_profile_id,
-        &actor,
-    )
-    .await?;
+    let record = merge_profiles(&state, &principal, id, body.other_profile_id).await?;
     Ok(Json(json!(record)))
 }
 
@@ -326,16 +380,22 @@ pub async fn conflicts(
     Ok(Json(json!({"data": open, "next_cursor": null})))
 }
 
-pub async fn dismiss_conflict(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(id): ApiPath<Uuid>,
-) -> ApiResult<StatusCode> {
+/// Closes conflict `id` without merging.
+pub(crate) async fn dismiss(state: &AppState, principal: &Principal, id: Uuid) -> ApiResult<()> {
     principal.require(Permission::WriteData)?;
     state
         .store
         .resolve_conflict(principal.workspace, id, Utc::now())
         .await?;
+    Ok(())
+}
+
+pub async fn dismiss_conflict(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<StatusCode> {
+    dismiss(&state, &principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -357,19 +417,20 @@ pub async fn consents(
 
 #[derive(Debug, Deserialize)]
 pub struct ConsentBody {
-    purpose: String,
-    channel: String,
-    granted: bool,
-    source: String,
-    wording: String,
+    pub purpose: String,
+    pub channel: String,
+    pub granted: bool,
+    pub source: String,
+    pub wording: String,
 }
 
-pub async fn record_consent(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(id): ApiPath<ProfileId>,
-    ApiJson(body): ApiJson<ConsentBody>,
-) -> ApiResult<(StatusCode, Json<ConsentRecord>)> {
+/// Records a consent answer of profile `id` (its live profile).
+pub(crate) async fn add_consent(
+    state: &AppState,
+    principal: &Principal,
+    id: ProfileId,
+    body: ConsentBody,
+) -> ApiResult<ConsentRecord> {
     principal.require(Permission::WriteData)?;
     let profile = service::live_profile(state.store.as_ref(), principal.workspace, id).await?;
     if !consent::PURPOSES.contains(&body.purpose.as_str()) {
@@ -407,6 +468,16 @@ pub async fn record_consent(
         at: Utc::now(),
     };
     state.store.record_consent(record.clone()).await?;
+    Ok(record)
+}
+
+pub async fn record_consent(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<ProfileId>,
+    ApiJson(body): ApiJson<ConsentBody>,
+) -> ApiResult<(StatusCode, Json<ConsentRecord>)> {
+    let record = add_consent(&state, &principal, id, body).await?;
     Ok((StatusCode::CREATED, Json(record)))
 }
 
@@ -431,13 +502,23 @@ pub async fn export(
     Ok(Json(document))
 }
 
+/// Erases the person of profile `id`.
+pub(crate) async fn erase_person(
+    state: &AppState,
+    principal: &Principal,
+    id: ProfileId,
+) -> ApiResult<()> {
+    principal.require(Permission::ManageWorkspace)?;
+    service::erase(state.store.as_ref(), principal.workspace, id).await?;
+    tracing::info!(actor = ?principal.actor, profile = %id, "profile erased");
+    Ok(())
+}
+
 pub async fn erase(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<ProfileId>,
 ) -> ApiResult<Json<Value>> {
-    principal.require(Permission::ManageWorkspace)?;
-    service::erase(state.store.as_ref(), principal.workspace, id).await?;
-    tracing::info!(actor = ?principal.actor, profile = %id, "profile erased");
+    erase_person(&state, &principal, id).await?;
     Ok(Json(json!({"erased": true})))
 }

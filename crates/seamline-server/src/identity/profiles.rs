@@ -112,12 +112,8 @@ pub fn compute(events: &[StoredEvent]) -> Computed {
             Some("Order Refunded") if event.event_type == EventType::Track => -1,
             _ => continue,
         };
-        let amount = props["revenue"]
-            .as_f64()
-            .or_else(|| props["total"].as_f64())
-            .unwrap_or(0.0);
-        let currency = props["currency"].as_str().unwrap_or("RUB").to_uppercase();
-        *revenue.entry(currency).or_default() += sign * (amount * 100.0).round() as i64;
+        let worth = amount_of(props);
+        *revenue.entry(worth.currency).or_default() += sign * worth.amount_minor;
     }
     let mut money: Vec<Money> = revenue
         .into_iter()
@@ -131,7 +127,24 @@ pub fn compute(events: &[StoredEvent]) -> Computed {
     computed
 }
 
-fn channel_of(event: &StoredEvent) -> String {
+/// What an order's `properties` say it is worth: `revenue`, else `total`
+/// (zero when neither), in minor units of `currency` (RUB when unsaid).
+pub(crate) fn amount_of(properties: &Value) -> Money {
+    let amount = properties["revenue"]
+        .as_f64()
+        .or_else(|| properties["total"].as_f64())
+        .unwrap_or(0.0);
+    Money {
+        currency: properties["currency"]
+            .as_str()
+            .unwrap_or("RUB")
+            .to_uppercase(),
+        amount_minor: (amount * 100.0).round() as i64,
+    }
+}
+
+/// The channel an event came through: as it says, else app or web.
+pub(crate) fn channel_of(event: &StoredEvent) -> String {
     let said = event.payload["properties"]["channel"]
         .as_str()
         .or_else(|| event.payload["context"]["channel"].as_str());
@@ -203,7 +216,7 @@ fn refuse_two_strong_identities(snapshot: &Snapshot) -> ApiResult<()> {
                 "other_profile_id",
                 format!(
                     "both profiles have a different {}: they are two people",
-                    strong.kind
+                    strong.kind.as_str().replace('_', " ")
                 ),
             ));
         }

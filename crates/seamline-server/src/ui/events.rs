@@ -8,6 +8,7 @@ use seamline_core::tracking::EventType;
 use seamline_store::{EventQuery, StoredEvent};
 use serde::Deserialize;
 
+use super::format::thousands;
 use super::{layout, script, Nav, UiPrincipal};
 use crate::error::ApiResult;
 use crate::AppState;
@@ -131,30 +132,4 @@ fn origin(headers: &HeaderMap, https: bool) -> String {
         .unwrap_or("HOST");
     let scheme = if https { "https" } else { "http" };
     format!("{scheme}://{host}")
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1234567), "1,234,567");
-    }
 }

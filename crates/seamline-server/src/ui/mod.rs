@@ -1,9 +1,25 @@
 //! The web UI: server-rendered HTML (maud escapes every value by default),
 //! with a little plain JavaScript, all embedded in the binary.
 
+/// Implements [`HasCsrf`](crate::auth::HasCsrf) for forms with a
+/// `csrf_token` field.
+macro_rules! has_csrf {
+    ($($form:ty),*) => {$(
+        impl $crate::auth::HasCsrf for $form {
+            fn csrf_token(&self) -> &str { &self.csrf_token }
+        }
+    )*};
+}
+
+mod conflicts;
 mod events;
+mod format;
 mod login;
+mod profile;
+mod profiles;
 mod settings;
+
+use std::future::Future;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -12,9 +28,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +40,14 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/events", get(events::page))
+        .route("/profiles", get(profiles::list))
+        .route("/profiles/{id}", get(profile::page))
+        .route("/profiles/{id}/unmerge", post(profile::unmerge))
+        .route("/profiles/{id}/merge", post(profile::merge))
+        .route("/profiles/{id}/consent", post(profile::consent))
+        .route("/profiles/{id}/erase", post(profile::erase))
+        .route("/conflicts", get(conflicts::page))
+        .route("/conflicts/{id}/dismiss", post(conflicts::dismiss))
         .route("/settings", get(settings::page))
         .route("/settings/members", post(settings::add_member))
         .route("/settings/members/{id}/role", post(settings::change_role))
@@ -66,7 +91,10 @@ impl FormError {
             ApiError::Invalid(errors) => {
                 let message = errors
                     .iter()
-                    .map(|e| sentence(&format!("{}: {}", field_label(&e.field), e.message)))
+                    .map(|e| match field_label(&e.field) {
+                        Some(label) => sentence(&format!("{label}: {}", e.message)),
+                        None => sentence(&e.message),
+                    })
                     .collect::<Vec<_>>()
                     .join(" ");
                 let field = errors.first().map(|e| e.field.clone());
@@ -101,10 +129,14 @@ impl FormError {
     }
 }
 
-fn field_label(field: &str) -> String {
+/// The label of a field a person filled in; none for a record's id (or
+/// a page's cursor), which nobody types: its message stands alone.
+fn field_label(field: &str) -> Option<String> {
     match field {
-        "email" => "E-mail".to_owned(),
-        other => sentence(other).trim_end_matches('.').replace('_', " "),
+        "email" => Some("E-mail".to_owned()),
+        "cursor" => None,
+        id if id.ends_with("_id") => None,
+        other => Some(sentence(other).trim_end_matches('.').replace('_', " ")),
     }
 }
 
@@ -120,6 +152,41 @@ fn sentence(text: &str) -> String {
         out.push('.');
     }
     out
+}
+
+/// A page again with a form's error on it (as `page` renders it),
+/// answered with the error's status; errors that are not about a form
+/// (internal, unavailable, signed out) keep their JSON answer.
+async fn with_form_error<F>(
+    error: ApiError,
+    page: impl FnOnce(FormError) -> F,
+) -> ApiResult<Response>
+where
+    F: Future<Output = ApiResult<Markup>>,
+{
+    let error = FormError::from_api(error)?;
+    let status = error.status;
+    Ok((status, page(error).await?).into_response())
+}
+
+/// The query of a page that shows a notice after a form worked.
+#[derive(Deserialize)]
+pub struct DoneParams {
+    #[serde(default)]
+    done: String,
+}
+
+/// A form with nothing but the CSRF token (a button that does one thing).
+#[derive(Deserialize)]
+pub struct PlainForm {
+    csrf_token: String,
+}
+
+has_csrf!(PlainForm);
+
+/// The hidden CSRF field every form carries.
+fn csrf_field(principal: &Principal) -> Markup {
+    html! { input type="hidden" name="csrf_token" value=(principal.csrf_token.as_deref().unwrap_or_default()); }
 }
 
 /// The error line above a form (`role=alert`, so it is read out).
@@ -162,6 +229,7 @@ impl FromRequestParts<AppState> for UiPrincipal {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
     Events,
+    Profiles,
     Settings,
 }
 
@@ -190,12 +258,16 @@ fn layout(title: &str, principal: &Principal, current: Nav, content: Markup) -> 
                 a.skip href="#main" { "Skip to content" }
                 header.topbar {
                     a.brand href="/" { span.logo aria-hidden="true" { "◐" } "Seamline" }
-                    nav aria-label="Main" { (link(Nav::Events, "/events", "Events")) (link(Nav::Settings, "/settings", "Settings")) }
+                    nav aria-label="Main" {
+                        (link(Nav::Events, "/events", "Events"))
+                        (link(Nav::Profiles, "/profiles", "Profiles"))
+                        (link(Nav::Settings, "/settings", "Settings"))
+                    }
                     div.who {
                         span.email { (principal.email.as_deref().unwrap_or("")) }
                         span.role title="Your role" { (principal.role.as_str()) }
                         form method="post" action="/logout" {
-                            input type="hidden" name="csrf_token" value=(csrf);
+                            (csrf_field(principal))
                             button.link type="submit" { "Sign out" }
                         }
                     }

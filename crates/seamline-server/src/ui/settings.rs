@@ -13,7 +13,10 @@ use seamline_core::{KeyId, MemberId, Role};
 use seamline_store::{ApiKey, KeyKind, Member};
 use serde::Deserialize;
 
-use super::{form_error, layout, FormError, Nav, UiPrincipal};
+use super::{
+    csrf_field, form_error, layout, with_form_error, DoneParams, FormError, Nav, PlainForm,
+    UiPrincipal,
+};
 use crate::api::keys::{
     create_key as api_create_key, revoke_key as api_revoke_key, CreatedKey, NewKeyBody,
 };
@@ -21,7 +24,7 @@ use crate::api::members::{
     add_member as api_add_member, change_role as api_change_role, parse_role,
     remove_member as api_remove_member, NewMemberBody,
 };
-use crate::auth::{Actor, FormCsrf, HasCsrf, Principal};
+use crate::auth::{Actor, FormCsrf, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::provision::MIN_PASSWORD_CHARS;
 use crate::AppState;
@@ -107,16 +110,10 @@ impl Done {
     }
 }
 
-#[derive(Deserialize)]
-pub struct PageParams {
-    #[serde(default)]
-    done: String,
-}
-
 pub async fn page(
     State(state): State<AppState>,
     UiPrincipal(principal): UiPrincipal,
-    Query(params): Query<PageParams>,
+    Query(params): Query<DoneParams>,
 ) -> ApiResult<Markup> {
     let done = Done::parse(&params.done);
     render(
@@ -144,11 +141,7 @@ async fn render(
     } else {
         Vec::new()
     };
-    let view = View {
-        principal,
-        csrf: principal.csrf_token.as_deref().unwrap_or_default(),
-        manage,
-    };
+    let view = View { principal, manage };
     let failed = outcome.failed.as_ref();
     let content = html! { div.narrow {
         div.page-head { h1 { "Settings" } }
@@ -243,13 +236,12 @@ fn new_key_notice(created: &CreatedKey) -> Markup {
 /// Renders rows and forms for one signed-in member.
 struct View<'a> {
     principal: &'a Principal,
-    csrf: &'a str,
     manage: bool,
 }
 
 impl View<'_> {
     fn csrf_field(&self) -> Markup {
-        html! { input type="hidden" name="csrf_token" value=(self.csrf); }
+        csrf_field(self.principal)
     }
 
     /// The roles this member may give: only owners make owners.
@@ -435,19 +427,7 @@ pub struct KeyForm {
     kind: String,
 }
 
-#[derive(Deserialize)]
-pub struct PlainForm {
-    csrf_token: String,
-}
-
-macro_rules! has_csrf {
-    ($($form:ty),*) => {$(
-        impl HasCsrf for $form {
-            fn csrf_token(&self) -> &str { &self.csrf_token }
-        }
-    )*};
-}
-has_csrf!(MemberForm, RoleForm, KeyForm, PlainForm);
+has_csrf!(MemberForm, RoleForm, KeyForm);
 
 /// The settings page again with `failed` shown, answered with its status;
 /// errors that are not about the form keep their JSON answer.
@@ -457,13 +437,14 @@ async fn failed(
     error: ApiError,
     failed: impl FnOnce(FormError) -> Failed,
 ) -> ApiResult<Response> {
-    let error = FormError::from_api(error)?;
-    let status = error.status;
-    let outcome = Outcome {
-        failed: Some(failed(error)),
-        ..Outcome::default()
-    };
-    Ok((status, render(state, principal, outcome).await?).into_response())
+    with_form_error(error, |error| {
+        let outcome = Outcome {
+            failed: Some(failed(error)),
+            ..Outcome::default()
+        };
+        render(state, principal, outcome)
+    })
+    .await
 }
 
 pub async fn add_member(

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{spawn_app, TestApp};
+use crate::support::{spawn_app, urlencode, TestApp};
 
 fn identifiers(profile: &Value) -> Vec<String> {
     let mut ids: Vec<String> = profile["identifiers"]
@@ -25,54 +25,16 @@ fn identifiers(profile: &Value) -> Vec<String> {
     ids
 }
 
-async fn lookup(app: &TestApp, kind: &str, value: &str) -> Value {
-    let path = format!(
-        "/api/v1/profiles/lookup?type={kind}&value={}",
-        urlencode(value)
-    );
-    app.eventually(&path, |p| p["id"].is_string()).await
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-async fn send(app: &TestApp, messages: Vec<Value>) {
-    let (status, body) = app.track("batch", &json!({ "batch": messages })).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 async fn profile_count(app: &TestApp) -> usize {
     app.api_get("/api/v1/profiles?limit=200").await.1["data"]
         .as_array()
         .map_or(0, Vec::len)
 }
 
-/// Waits until every committed event has been resolved into a profile.
-async fn settled(app: &TestApp, events: usize) {
-    app.eventually("/api/v1/profiles?limit=200", |body| {
-        let counted: u64 = body["data"].as_array().map_or(0, |ps| {
-            ps.iter()
-                .map(|p| p["event_count"].as_u64().unwrap_or(0))
-                .sum()
-        });
-        counted as usize >= events
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn browsing_on_the_phone_and_buying_on_the_desktop_is_one_profile() {
     let app = spawn_app().await;
-    send(&app, vec![
+    app.send(vec![
         json!({"type": "page", "anonymousId": "phone-cookie", "name": "Меню", "timestamp": "2024-05-01T08:00:00Z"}),
         json!({"type": "identify", "anonymousId": "phone-cookie", "traits": {"email": "Olga@Example.ru", "name": "Оля"}, "timestamp": "2024-05-01T08:01:00Z"}),
         json!({"type": "page", "anonymousId": "desktop-cookie", "name": "Корзина", "timestamp": "2024-05-02T09:59:00Z"}),
@@ -82,8 +44,8 @@ async fn browsing_on_the_phone_and_buying_on_the_desktop_is_one_profile() {
                "properties": {"order_id": "w1", "revenue": 340.5, "currency": "RUB"}, "timestamp": "2024-05-02T10:05:00Z"}),
     ])
     .await;
-    settled(&app, 5).await;
-    let profile = lookup(&app, "user_id", "olga-1987").await;
+    app.settled(5).await;
+    let profile = app.lookup("user_id", "olga-1987").await;
     assert_eq!(
         identifiers(&profile),
         [
@@ -151,12 +113,11 @@ async fn browsing_on_the_phone_and_buying_on_the_desktop_is_one_profile() {
 #[tokio::test]
 async fn a_phone_typed_any_way_finds_the_profile() {
     let app = spawn_app().await;
-    send(
-        &app,
-        vec![json!({"type": "identify", "userId": "ivan", "traits": {"phone": "8 916 123-45-67"}})],
-    )
+    app.send(vec![
+        json!({"type": "identify", "userId": "ivan", "traits": {"phone": "8 916 123-45-67"}}),
+    ])
     .await;
-    let profile = lookup(&app, "phone", "+7 (916) 123 45 67").await;
+    let profile = app.lookup("phone", "+7 (916) 123 45 67").await;
     assert!(identifiers(&profile).contains(&"phone:+79161234567".to_owned()));
     for q in ["8(916)1234567", "79161234567", "ivan"] {
         let found = app
@@ -179,15 +140,15 @@ async fn a_phone_typed_any_way_finds_the_profile() {
 #[tokio::test]
 async fn shop_purchases_with_a_loyalty_card_join_the_online_profile() {
     let app = spawn_app().await;
-    send(&app, vec![
+    app.send(vec![
         json!({"type": "identify", "userId": "olga", "traits": {"phone": "+79161234567"}}),
         json!({"type": "track", "anonymousId": "pos-terminal-7", "event": "Order Completed",
                "properties": {"order_id": "pos-1", "revenue": 420, "currency": "RUB", "channel": "pos"},
                "context": {"traits": {"phone": "89161234567"}, "externalIds": [{"id": "2000 0001", "type": "loyalty_card"}]}}),
     ])
     .await;
-    settled(&app, 2).await;
-    let profile = lookup(&app, "loyalty_card", "2000-0001").await;
+    app.settled(2).await;
+    let profile = app.lookup("loyalty_card", "2000-0001").await;
     assert!(identifiers(&profile).contains(&"user_id:olga".to_owned()));
     assert_eq!(profile["channels"], json!(["web", "pos"]));
     assert_eq!(profile["order_count"], 1);
@@ -196,19 +157,16 @@ async fn shop_purchases_with_a_loyalty_card_join_the_online_profile() {
 #[tokio::test]
 async fn a_shared_family_tablet_does_not_glue_two_people() {
     let app = spawn_app().await;
-    send(
-        &app,
-        vec![
-            json!({"type": "identify", "anonymousId": "family-tablet", "userId": "ivan"}),
-            json!({"type": "identify", "anonymousId": "family-tablet", "userId": "maria"}),
-            json!({"type": "page", "anonymousId": "family-tablet", "name": "Детское меню"}),
-        ],
-    )
+    app.send(vec![
+        json!({"type": "identify", "anonymousId": "family-tablet", "userId": "ivan"}),
+        json!({"type": "identify", "anonymousId": "family-tablet", "userId": "maria"}),
+        json!({"type": "page", "anonymousId": "family-tablet", "name": "Детское меню"}),
+    ])
     .await;
-    settled(&app, 3).await;
+    app.settled(3).await;
     assert_eq!(profile_count(&app).await, 2);
-    let ivan = lookup(&app, "user_id", "ivan").await;
-    let maria = lookup(&app, "user_id", "maria").await;
+    let ivan = app.lookup("user_id", "ivan").await;
+    let maria = app.lookup("user_id", "maria").await;
     assert_ne!(ivan["id"], maria["id"]);
     let tablet = ivan["identifiers"]
         .as_array()
@@ -224,7 +182,7 @@ async fn a_shared_family_tablet_does_not_glue_two_people() {
 #[tokio::test]
 async fn two_known_people_are_kept_apart_and_the_conflict_is_listed() {
     let app = spawn_app().await;
-    send(&app, vec![
+    app.send(vec![
         json!({"type": "identify", "userId": "u1", "traits": {"email": "one@example.ru"}}),
         json!({"type": "identify", "userId": "u2", "traits": {"phone": "+79160000001"}}),
         json!({"type": "identify", "anonymousId": "form", "traits": {"email": "one@example.ru", "phone": "+79160000001"}}),
@@ -262,16 +220,19 @@ async fn unmerge_restores_both_profiles_exactly() {
 
     // The truth: the same events without the wrong link.
     let truth = spawn_app().await;
-    send(&truth, [before_link.clone(), after_link.clone()].concat()).await;
-    settled(&truth, 3).await;
-    let anna_truth = lookup(&truth, "email", "anna@example.ru").await;
-    let boris_truth = lookup(&truth, "phone", "+79160000002").await;
+    truth
+        .send([before_link.clone(), after_link.clone()].concat())
+        .await;
+    truth.settled(3).await;
+    let anna_truth = truth.lookup("email", "anna@example.ru").await;
+    let boris_truth = truth.lookup("phone", "+79160000002").await;
 
     let app = spawn_app().await;
-    send(&app, [before_link, vec![link], after_link].concat()).await;
-    settled(&app, 4).await;
+    app.send([before_link, vec![link], after_link].concat())
+        .await;
+    app.settled(4).await;
     assert_eq!(profile_count(&app).await, 1, "the wrong link merged them");
-    let merged = lookup(&app, "email", "anna@example.ru").await;
+    let merged = app.lookup("email", "anna@example.ru").await;
     let id = merged["id"].as_str().unwrap_or_default().to_owned();
     let merges = app
         .api_get(&format!("/api/v1/profiles/{id}/merges"))
@@ -286,8 +247,8 @@ async fn unmerge_restores_both_profiles_exactly() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let anna = lookup(&app, "email", "anna@example.ru").await;
-    let boris = lookup(&app, "phone", "+79160000002").await;
+    let anna = app.lookup("email", "anna@example.ru").await;
+    let boris = app.lookup("phone", "+79160000002").await;
     assert_ne!(anna["id"], boris["id"]);
     for (got, want) in [(&anna, &anna_truth), (&boris, &boris_truth)] {
         assert_eq!(identifiers(got), identifiers(want));
@@ -313,31 +274,27 @@ async fn unmerge_restores_both_profiles_exactly() {
         "an undone merge cannot be undone twice"
     );
     // The separation holds: the same link again does not glue them.
-    send(
-        &app,
-        vec![json!({"type": "identify", "anonymousId": "c1", "traits": {"phone": "+79160000002"}})],
-    )
+    app.send(vec![
+        json!({"type": "identify", "anonymousId": "c1", "traits": {"phone": "+79160000002"}}),
+    ])
     .await;
-    settled(&app, 5).await;
+    app.settled(5).await;
     assert_eq!(profile_count(&app).await, 2);
 }
 
 #[tokio::test]
 async fn operators_merge_by_hand_but_never_two_known_people() {
     let app = spawn_app().await;
-    send(
-        &app,
-        vec![
-            json!({"type": "identify", "anonymousId": "a1", "traits": {"email": "x@example.ru"}}),
-            json!({"type": "identify", "anonymousId": "a2", "traits": {"phone": "+79160000009"}}),
-            json!({"type": "identify", "userId": "k1"}),
-            json!({"type": "identify", "userId": "k2"}),
-        ],
-    )
+    app.send(vec![
+        json!({"type": "identify", "anonymousId": "a1", "traits": {"email": "x@example.ru"}}),
+        json!({"type": "identify", "anonymousId": "a2", "traits": {"phone": "+79160000009"}}),
+        json!({"type": "identify", "userId": "k1"}),
+        json!({"type": "identify", "userId": "k2"}),
+    ])
     .await;
-    settled(&app, 4).await;
-    let a = lookup(&app, "email", "x@example.ru").await["id"].clone();
-    let b = lookup(&app, "phone", "+79160000009").await["id"].clone();
+    app.settled(4).await;
+    let a = app.lookup("email", "x@example.ru").await["id"].clone();
+    let b = app.lookup("phone", "+79160000009").await["id"].clone();
     let (status, record) = app
         .api_post(
             &format!("/api/v1/profiles/{}/merge", a.as_str().unwrap_or("")),
@@ -347,12 +304,12 @@ async fn operators_merge_by_hand_but_never_two_known_people() {
     assert_eq!(status, StatusCode::OK, "{record}");
     assert_eq!(record["actor"], "api key");
     assert_eq!(
-        lookup(&app, "phone", "+79160000009").await["id"],
-        lookup(&app, "email", "x@example.ru").await["id"]
+        app.lookup("phone", "+79160000009").await["id"],
+        app.lookup("email", "x@example.ru").await["id"]
     );
 
-    let k1 = lookup(&app, "user_id", "k1").await["id"].clone();
-    let k2 = lookup(&app, "user_id", "k2").await["id"].clone();
+    let k1 = app.lookup("user_id", "k1").await["id"].clone();
+    let k2 = app.lookup("user_id", "k2").await["id"].clone();
     let (status, body) = app
         .api_post(
             &format!("/api/v1/profiles/{}/merge", k1.as_str().unwrap_or("")),
@@ -366,12 +323,11 @@ async fn operators_merge_by_hand_but_never_two_known_people() {
 #[tokio::test]
 async fn consent_is_recorded_per_purpose_and_channel_with_history() {
     let app = spawn_app().await;
-    send(
-        &app,
-        vec![json!({"type": "identify", "userId": "c", "traits": {"email": "c@example.ru"}})],
-    )
+    app.send(vec![
+        json!({"type": "identify", "userId": "c", "traits": {"email": "c@example.ru"}}),
+    ])
     .await;
-    let id = lookup(&app, "user_id", "c").await["id"]
+    let id = app.lookup("user_id", "c").await["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -401,7 +357,7 @@ async fn export_holds_everything_and_erase_leaves_nothing_behind() {
         "Секретная Фамилия",
         "203.0.113.77",
     ];
-    send(&app, vec![
+    app.send(vec![
         json!({"type": "identify", "userId": "erase-me-user", "anonymousId": "erase-me-cookie",
                "traits": {"email": "Erase.Me@example.ru", "phone": "8 916 555-44-33", "lastName": "Секретная Фамилия"},
                "context": {"ip": "203.0.113.77"}}),
@@ -410,8 +366,8 @@ async fn export_holds_everything_and_erase_leaves_nothing_behind() {
         json!({"type": "identify", "userId": "someone-else", "traits": {"email": "keep@example.ru"}}),
     ])
     .await;
-    settled(&app, 3).await;
-    let id = lookup(&app, "user_id", "erase-me-user").await["id"]
+    app.settled(3).await;
+    let id = app.lookup("user_id", "erase-me-user").await["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -442,13 +398,13 @@ async fn export_holds_everything_and_erase_leaves_nothing_behind() {
         "anonymised events stay for aggregates"
     );
     assert!(
-        lookup(&app, "user_id", "someone-else").await["id"].is_string(),
+        app.lookup("user_id", "someone-else").await["id"].is_string(),
         "others are untouched"
     );
 
     // The erased identifiers never re-create the person by accident.
-    send(&app, vec![json!({"type": "identify", "anonymousId": "new-cookie", "traits": {"email": "erase.me@example.ru"}})]).await;
-    settled(&app, 2).await;
+    app.send(vec![json!({"type": "identify", "anonymousId": "new-cookie", "traits": {"email": "erase.me@example.ru"}})]).await;
+    app.settled(2).await;
     let (status, _) = app
         .api_get("/api/v1/profiles/lookup?type=email&value=erase.me%40example.ru")
         .await;
@@ -496,28 +452,59 @@ async fn two_instances_racing_on_postgres_and_nats_end_in_one_consistent_graph()
     use seamline_store::{Backend, Store};
     use seamline_store_postgres::{PgOptions, PgStore};
 
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL") else { return };
-    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream") else { return };
-    let store = PgStore::connect(&pg_url, PgOptions::default()).await.expect("connect postgres");
+    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
+    else {
+        return;
+    };
+    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream")
+    else {
+        return;
+    };
+    let store = PgStore::connect(&pg_url, PgOptions::default())
+        .await
+        .expect("connect postgres");
     store.migrate().await.expect("migrate");
     let store: Arc<dyn Backend> = Arc::new(store);
     let unique = uuid::Uuid::now_v7().simple().to_string();
-    let options = NatsOptions { stream: format!("SEAMLINE_RACE_{unique}"), subject_prefix: format!("r{unique}"), ..NatsOptions::new(nats_url) };
+    let options = NatsOptions {
+        stream: format!("SEAMLINE_RACE_{unique}"),
+        subject_prefix: format!("r{unique}"),
+        ..NatsOptions::new(nats_url)
+    };
     let bus_a: Arc<dyn Bus> = Arc::new(NatsBus::connect(options.clone()).await.expect("nats a"));
     let bus_b: Arc<dyn Bus> = Arc::new(NatsBus::connect(options).await.expect("nats b"));
     let a = crate::support::spawn_with(store, bus_a, 4).await;
     let b = crate::support::another_instance(&a, bus_b).await;
 
     const PEOPLE: usize = 15;
-    let person = |i: usize| (format!("a-{unique}-{i}"), format!("b-{unique}-{i}"), format!("p{i}-{unique}@example.ru"), format!("+7916{:07}", 1_000_000 + i));
+    let person = |i: usize| {
+        (
+            format!("a-{unique}-{i}"),
+            format!("b-{unique}-{i}"),
+            format!("p{i}-{unique}@example.ru"),
+            format!("+7916{:07}", 1_000_000 + i),
+        )
+    };
     let mut sends = Vec::new();
     for i in 0..PEOPLE {
         let (cookie_a, cookie_b, email, phone) = person(i);
         // Each instance links a different pair at the same time; together they make one person.
-        sends.push((true, json!({"type": "identify", "anonymousId": cookie_a, "traits": {"email": email}})));
-        sends.push((false, json!({"type": "identify", "anonymousId": cookie_b, "traits": {"email": email}})));
-        sends.push((true, json!({"type": "identify", "anonymousId": cookie_b, "traits": {"phone": phone}})));
-        sends.push((false, json!({"type": "identify", "anonymousId": cookie_a, "traits": {"phone": phone}})));
+        sends.push((
+            true,
+            json!({"type": "identify", "anonymousId": cookie_a, "traits": {"email": email}}),
+        ));
+        sends.push((
+            false,
+            json!({"type": "identify", "anonymousId": cookie_b, "traits": {"email": email}}),
+        ));
+        sends.push((
+            true,
+            json!({"type": "identify", "anonymousId": cookie_b, "traits": {"phone": phone}}),
+        ));
+        sends.push((
+            false,
+            json!({"type": "identify", "anonymousId": cookie_a, "traits": {"phone": phone}}),
+        ));
     }
     let requests = sends.iter().map(|(to_a, body)| {
         let app = if *to_a { &a } else { &b };
@@ -528,15 +515,30 @@ async fn two_instances_racing_on_postgres_and_nats_end_in_one_consistent_graph()
     }
     for i in 0..PEOPLE {
         let (cookie_a, cookie_b, email, phone) = person(i);
-        let by_email = lookup(&a, "email", &email).await;
-        let expected = [format!("anonymous_id:{cookie_a}"), format!("anonymous_id:{cookie_b}"), format!("email:{email}"), format!("phone:{phone}")];
+        let by_email = a.lookup("email", &email).await;
+        let expected = [
+            format!("anonymous_id:{cookie_a}"),
+            format!("anonymous_id:{cookie_b}"),
+            format!("email:{email}"),
+            format!("phone:{phone}"),
+        ];
         let complete = a
-            .eventually(&format!("/api/v1/profiles/{}", by_email["id"].as_str().unwrap_or_default()), |p| identifiers(p).len() == 4)
+            .eventually(
+                &format!(
+                    "/api/v1/profiles/{}",
+                    by_email["id"].as_str().unwrap_or_default()
+                ),
+                |p| identifiers(p).len() == 4,
+            )
             .await;
         let mut want = expected.to_vec();
         want.sort();
         assert_eq!(identifiers(&complete), want, "person {i} is one profile");
-        assert_eq!(lookup(&b, "phone", &phone).await["id"], complete["id"], "both instances agree");
+        assert_eq!(
+            b.lookup("phone", &phone).await["id"],
+            complete["id"],
+            "both instances agree"
+        );
     }
     // No identifier is held by two live profiles.
     let all = a.api_get("/api/v1/profiles?limit=200").await.1;

@@ -1,16 +1,19 @@
 //! A real server on an ephemeral port with a fresh store, driven over HTTP.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod browser;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
 use seamline_bus::{Bus, InProcessBus};
-use seamline_core::Role;
+use seamline_core::{Role, WorkspaceId};
+use seamline_server::identity::profiles::all_events;
 use seamline_server::provision::{self, Provisioned};
 use seamline_server::{Application, ServerConfig};
-use seamline_store::{Backend, Store};
+use seamline_store::{Backend, ProfileQuery, Store};
 use seamline_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -166,6 +169,35 @@ impl TestApp {
         read(response).await
     }
 
+    /// Sends tracking messages in one batch call.
+    pub async fn send(&self, messages: Vec<Value>) {
+        let (status, body) = self.track("batch", &json!({ "batch": messages })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Waits (bounded) until at least `events` events of the workspace are
+    /// resolved into profiles.
+    pub async fn settled(&self, events: usize) {
+        self.eventually("/api/v1/profiles?limit=200", |body| {
+            let counted: u64 = body["data"].as_array().map_or(0, |ps| {
+                ps.iter()
+                    .map(|p| p["event_count"].as_u64().unwrap_or(0))
+                    .sum()
+            });
+            counted as usize >= events
+        })
+        .await;
+    }
+
+    /// The profile holding an identifier, once it exists.
+    pub async fn lookup(&self, kind: &str, value: &str) -> Value {
+        let path = format!(
+            "/api/v1/profiles/lookup?type={kind}&value={}",
+            urlencode(value)
+        );
+        self.eventually(&path, |p| p["id"].is_string()).await
+    }
+
     pub async fn events(&self, query: &str) -> Vec<Value> {
         let (status, body) = self.api_get(&format!("/api/v1/events?{query}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -179,9 +211,12 @@ impl TestApp {
             .expect("count")
     }
 
-    /// Adds a member with `role` and returns a client signed in as them,
-    /// with the CSRF token their pages carry.
-    pub async fn sign_in_as(&self, role: Role) -> (Client, String) {
+    pub fn owner_email(&self) -> String {
+        self.workspace.owner.email.clone()
+    }
+
+    /// Adds a member with `role` and the test password; returns the e-mail.
+    pub async fn add_member(&self, role: Role) -> String {
         let email = format!("{}-{}@example.test", role.as_str(), uuid::Uuid::now_v7());
         let member = provision::new_member(self.workspace.workspace.id, &email, "", role, PASSWORD)
             .expect("member");
@@ -189,6 +224,13 @@ impl TestApp {
             .create_member(member)
             .await
             .expect("create member");
+        email
+    }
+
+    /// Adds a member with `role` and returns a client signed in as them,
+    /// with the CSRF token their pages carry.
+    pub async fn sign_in_as(&self, role: Role) -> (Client, String) {
+        let email = self.add_member(role).await;
         let client = client();
         let csrf = login(&client, &self.base, &email, PASSWORD).await;
         (client, csrf)
@@ -226,6 +268,59 @@ pub async fn login(client: &Client, base: &str, email: &str, password: &str) -> 
         .await
         .expect("html");
     meta_csrf(&page).expect("pages carry the session's csrf token")
+}
+
+/// Waits (bounded) until every event of `workspace` belongs to a profile,
+/// for data written to the store directly (the demo).
+pub async fn resolved(store: &dyn Backend, workspace: WorkspaceId) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let events = store.count_events(workspace).await.expect("count") as usize;
+    loop {
+        let mut query = ProfileQuery {
+            limit: 500,
+            ..ProfileQuery::default()
+        };
+        let mut assigned = 0;
+        loop {
+            let page = store
+                .list_profiles(workspace, &query)
+                .await
+                .expect("profiles");
+            for profile in &page {
+                assigned += all_events(store, workspace, profile.id)
+                    .await
+                    .expect("events")
+                    .len();
+            }
+            match page.last() {
+                Some(last) if page.len() == query.limit as usize => {
+                    query.after = Some((last.last_seen, last.id))
+                }
+                _ => break,
+            }
+        }
+        if assigned >= events {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {assigned} of {events} events were resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `text` for a URL query.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 pub fn hidden_value(html: &str, name: &str) -> Option<String> {

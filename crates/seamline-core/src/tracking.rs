@@ -164,9 +164,7 @@ pub fn parse_batch(
     new_message_id: &mut dyn FnMut() -> String,
 ) -> Result<Parsed, Rejected> {
     check_size(body.len(), MAX_BATCH_BYTES, "body")?;
-    parse_object(body, "body")?; // precise error for non-objects
-    let parsed: BatchBody = serde_json::from_slice(body)
-        .map_err(|e| Rejected::one(FieldError::new("invalid_type", "batch", format!("{e}"))))?;
+    let parsed = batch_body(body)?;
     let Some(items) = parsed.batch else {
         return Err(Rejected::one(FieldError::new(
             "required",
@@ -179,10 +177,9 @@ pub fn parse_batch(
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (index, raw) in items.into_iter().enumerate() {
-        let path = format!("batch[{index}]");
         match parse_batch_item(raw, &shared, envelope, new_message_id) {
             Ok(event) => events.push(event),
-            Err(error) => errors.push(error.within(&path)),
+            Err(error) => errors.push(error.within(&format!("batch[{index}]"))),
         }
     }
     if !errors.is_empty() {
@@ -193,6 +190,27 @@ pub fn parse_batch(
         body_write_key,
         events,
     })
+}
+
+/// The batch's top level, items left unparsed. A valid body is read once;
+/// an invalid one is read again only to word the error precisely.
+fn batch_body(body: &[u8]) -> Result<BatchBody<'_>, Rejected> {
+    match serde_json::from_slice::<BatchBody>(body) {
+        // A struct also deserializes from a JSON array: only an object counts.
+        Ok(parsed) if first_token(body) == Some(b'{') => Ok(parsed),
+        result => {
+            parse_object(body, "body")?;
+            result.map_err(|e| {
+                Rejected::one(FieldError::new("invalid_type", "batch", format!("{e}")))
+            })
+        }
+    }
+}
+
+fn first_token(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// Batch-level fields that apply to every item unless the item has its own.

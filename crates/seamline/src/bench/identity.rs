@@ -272,7 +272,11 @@ impl Quality {
             .collect();
         cells.sort_unstable();
         let mut pairs = Pairs::default();
-        let mut majority = vec![u32::MAX; profile_of_record.len()];
+        let profiles = profile_of_record
+            .iter()
+            .max()
+            .map_or(0, |p| *p as usize + 1);
+        let mut majority = vec![u32::MAX; profiles];
         let mut profiles_mixed = 0;
         // Cells sorted by profile: each profile's run of (profile, person) runs.
         let mut i = 0;

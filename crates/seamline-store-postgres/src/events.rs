@@ -1,6 +1,6 @@
 //! The event log and its outbox.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -50,18 +50,37 @@ RETURNING seq, workspace_id, message_id";
 /// A row the append stored: its seq and its dedupe key.
 type Inserted = (i64, Uuid, String);
 
-pub(crate) async fn append(pool: &PgPool, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
+/// What one append wrote.
+pub(crate) struct Written {
+    /// Per input event: whether it was new.
+    pub new: Vec<bool>,
+    /// The seqs of the new events, in input order.
+    pub seqs: Vec<i64>,
+    /// The claimed consumer's outbox entry, if any was new.
+    pub outbox_id: Option<i64>,
+}
+
+/// Appends; `claim` names a consumer whose entry is leased until the given time.
+pub(crate) async fn append(
+    pool: &PgPool,
+    events: &[NewEvent],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> StoreResult<Written> {
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Written {
+            new: Vec::new(),
+            seqs: Vec::new(),
+            outbox_id: None,
+        });
     }
     let chunks = events
         .chunks(ROWS_PER_STATEMENT)
         .map(Columns::new)
         .collect::<StoreResult<Vec<_>>>()?;
     let mut attempt = 1;
-    let inserted = loop {
-        match append_once(pool, &chunks).await {
-            Ok(inserted) => break inserted,
+    let (inserted, outbox_id) = loop {
+        match append_once(pool, &chunks, claim).await {
+            Ok(done) => break done,
             Err(error) if attempt < APPEND_ATTEMPTS && is_retryable(&error) => {
                 tokio::time::sleep(RETRY_PAUSE * attempt).await;
                 attempt += 1;
@@ -69,34 +88,58 @@ pub(crate) async fn append(pool: &PgPool, events: &[NewEvent]) -> StoreResult<Ve
             Err(error) => return Err(backend(error)),
         }
     };
-    Ok(mark_new(
-        events,
-        inserted.into_iter().map(|(_, ws, id)| (ws, id)),
-    ))
+    let (new, seqs) = match_inserted(events, inserted);
+    Ok(Written {
+        new,
+        seqs,
+        outbox_id,
+    })
 }
 
-/// The events and their outbox entry, in one transaction.
-async fn append_once(pool: &PgPool, chunks: &[Columns<'_>]) -> Result<Vec<Inserted>, sqlx::Error> {
+/// The events and their outbox entries, in one transaction.
+async fn append_once(
+    pool: &PgPool,
+    chunks: &[Columns<'_>],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> Result<(Vec<Inserted>, Option<i64>), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut inserted = Vec::new();
     for chunk in chunks {
         inserted.extend(insert_chunk(&mut tx, chunk).await?);
     }
+    let mut claimed = None;
     if !inserted.is_empty() {
         let mut seqs: Vec<i64> = inserted.iter().map(|(seq, _, _)| *seq).collect();
         seqs.sort_unstable();
-        // One entry per consumer, in one statement.
-        sqlx::query(
-            "INSERT INTO outbox (consumer, event_seqs, created_at) SELECT c, $2, $3 FROM UNNEST($1::text[]) AS c",
-        )
-        .bind(OUTBOX_CONSUMERS.to_vec())
-        .bind(seqs)
-        .bind(Utc::now())
-        .execute(&mut *tx)
-        .await?;
+        claimed = insert_outbox(&mut tx, seqs, claim).await?;
     }
     tx.commit().await?;
-    Ok(inserted)
+    Ok((inserted, claimed))
+}
+
+/// One entry per consumer, in one statement; `claim`'s is leased and its id returned.
+async fn insert_outbox(
+    conn: &mut PgConnection,
+    seqs: Vec<i64>,
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let (claimed, lease_until) = claim.unzip();
+    let ids: Vec<(i64, bool)> = sqlx::query_as(
+        "INSERT INTO outbox (consumer, event_seqs, created_at, leased_until) \
+         SELECT c, $2, $3, CASE WHEN c = $4 THEN $5::timestamptz END FROM UNNEST($1::text[]) AS c \
+         RETURNING id, COALESCE(consumer = $4, false)",
+    )
+    .bind(OUTBOX_CONSUMERS.to_vec())
+    .bind(seqs)
+    .bind(Utc::now())
+    .bind(claimed)
+    .bind(lease_until)
+    .fetch_all(conn)
+    .await?;
+    Ok(ids
+        .into_iter()
+        .find(|(_, is_claimed)| *is_claimed)
+        .map(|(id, _)| id))
 }
 
 /// A deadlock (or serialization failure) aborts the whole transaction, which
@@ -108,17 +151,40 @@ fn is_retryable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Per input event: was it the one stored? The first occurrence of a
-/// `(workspace, messageId)` in the input claims the stored row.
-pub(crate) fn mark_new(
-    events: &[NewEvent],
-    stored: impl Iterator<Item = (Uuid, String)>,
-) -> Vec<bool> {
-    let mut stored: HashSet<(Uuid, String)> = stored.collect();
-    events
+/// Per input event: was it the one stored, and the seqs of those that were.
+/// The first occurrence of a `(workspace, messageId)` in the input claims
+/// the stored row.
+fn match_inserted(events: &[NewEvent], inserted: Vec<Inserted>) -> (Vec<bool>, Vec<i64>) {
+    let mut stored: HashMap<(Uuid, String), i64> = inserted
+        .into_iter()
+        .map(|(seq, ws, id)| ((ws, id), seq))
+        .collect();
+    let mut seqs = Vec::with_capacity(stored.len());
+    let new = events
         .iter()
-        .map(|e| stored.remove(&(e.workspace_id.as_uuid(), e.event.message_id.clone())))
-        .collect()
+        .map(|e| {
+            let key = (e.workspace_id.as_uuid(), e.event.message_id.clone());
+            stored.remove(&key).map(|seq| seqs.push(seq)).is_some()
+        })
+        .collect();
+    (new, seqs)
+}
+
+/// The append's outbox entry as the relay would read it back: the new
+/// events, moved out of the input, in the precision this store keeps.
+pub(crate) fn entry(written: &Written, events: Vec<NewEvent>) -> StoreResult<Option<OutboxEntry>> {
+    let Some(id) = written.outbox_id else {
+        return Ok(None);
+    };
+    let new_events = events
+        .into_iter()
+        .zip(&written.new)
+        .filter_map(|(event, is_new)| is_new.then_some(event));
+    let stored = new_events
+        .zip(&written.seqs)
+        .map(|(event, seq)| rows::stored(event, *seq))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(OutboxEntry { id, events: stored }))
 }
 
 async fn insert_chunk(

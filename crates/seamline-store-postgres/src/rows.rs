@@ -1,6 +1,7 @@
 //! Row → domain conversions. Stored values that no longer parse are reported
 //! as `Corrupt`, never a panic.
 
+use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::tracking::EventType;
 use seamline_core::{EventId, KeyId, MemberId, ProfileId, Role, WorkspaceId};
@@ -183,5 +184,29 @@ pub(crate) fn consent(row: &PgRow) -> StoreResult<ConsentRecord> {
         source: get(row, "source")?,
         wording: get(row, "wording")?,
         at: get(row, "at")?,
+    })
+}
+
+/// A just-appended event as [`event`] would read it back: times to the
+/// microsecond (timestamptz), JSON as values.
+pub(crate) fn stored(new: NewEvent, seq: i64) -> StoreResult<StoredEvent> {
+    let micros = |t: DateTime<Utc>| {
+        DateTime::from_timestamp_micros(t.timestamp_micros())
+            .ok_or_else(|| StoreError::Corrupt(format!("time {t} out of range")))
+    };
+    let event = new.event;
+    Ok(StoredEvent {
+        seq,
+        id: new.id,
+        workspace_id: new.workspace_id,
+        message_id: event.message_id,
+        event_type: event.event_type,
+        event_name: event.event_name,
+        user_id: event.user_id,
+        anonymous_id: event.anonymous_id,
+        timestamp: micros(event.timestamp)?,
+        received_at: micros(event.received_at)?,
+        enrichment: serde_json::to_value(&event.enrichment).map_err(backend)?,
+        payload: serde_json::Value::Object(event.payload),
     })
 }

@@ -1,7 +1,5 @@
 //! The event log and its outbox.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use seamline_core::WorkspaceId;
 use seamline_store::*;
@@ -14,62 +12,122 @@ use crate::{backend, millis, rows};
 /// 32,766-parameter limit, and full chunks reuse one cached statement.
 const ROWS_PER_STATEMENT: usize = 1000;
 
-pub(crate) async fn append(pool: &SqlitePool, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
+/// What one append wrote.
+pub(crate) struct Written {
+    /// Per input event: whether it was new.
+    pub new: Vec<bool>,
+    /// The seqs of the new events, in input order.
+    pub seqs: Vec<i64>,
+    /// The claimed consumer's outbox entry, if any was new.
+    pub outbox_id: Option<i64>,
+}
+
+/// Appends in one transaction that holds the write lock from its start, so
+/// the seqs it numbers rows with are its own: input `i` is offered seq
+/// `first + i` and keeps it if stored, leaving a gap if it was a duplicate.
+/// Knowing the seqs up front spares a row back from SQLite per event.
+/// `claim` names a consumer whose entry is leased until the given time.
+pub(crate) async fn append(
+    pool: &SqlitePool,
+    events: &[NewEvent],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> StoreResult<Written> {
+    let mut written = Written {
+        new: Vec::with_capacity(events.len()),
+        seqs: Vec::with_capacity(events.len()),
+        outbox_id: None,
+    };
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok(written);
     }
-    let mut tx = pool.begin().await.map_err(backend)?;
-    let mut inserted: Vec<(i64, Uuid, String)> = Vec::with_capacity(events.len());
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        inserted.extend(insert_chunk(&mut tx, chunk).await?);
-    }
-    if !inserted.is_empty() {
-        let seqs: Vec<i64> = inserted.iter().map(|(seq, _, _)| *seq).collect();
-        let seqs = serde_json::to_string(&seqs).map_err(backend)?;
-        for consumer in OUTBOX_CONSUMERS {
-            sqlx::query("INSERT INTO outbox (consumer, event_seqs, created_at) VALUES (?, ?, ?)")
-                .bind(consumer)
-                .bind(&seqs)
-                .bind(millis(Utc::now()))
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let stored = insert_chunk(&mut tx, chunk, next).await?;
+        for (seq, is_new) in (next..).zip(stored) {
+            if is_new {
+                written.seqs.push(seq);
+            }
+            written.new.push(is_new);
         }
+        next += chunk.len() as i64;
+    }
+    if !written.seqs.is_empty() {
+        written.outbox_id = insert_outbox(&mut tx, &written.seqs, claim).await?;
     }
     tx.commit().await.map_err(backend)?;
-    Ok(mark_new(
-        events,
-        inserted.into_iter().map(|(_, ws, id)| (ws, id)),
-    ))
+    Ok(written)
 }
 
-/// Per input event: was it the one stored? The first occurrence of a
-/// `(workspace, messageId)` in the input claims the stored row.
-pub(crate) fn mark_new(
-    events: &[NewEvent],
-    stored: impl Iterator<Item = (Uuid, String)>,
-) -> Vec<bool> {
-    let mut stored: HashSet<(Uuid, String)> = stored.collect();
-    events
-        .iter()
-        .map(|e| stored.remove(&(e.workspace_id.as_uuid(), e.event.message_id.clone())))
-        .collect()
+/// One entry per consumer; `claim`'s is leased and its id returned.
+async fn insert_outbox(
+    conn: &mut SqliteConnection,
+    seqs: &[i64],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> StoreResult<Option<i64>> {
+    let seqs = serde_json::to_string(seqs).map_err(backend)?;
+    let mut claimed = None;
+    for consumer in OUTBOX_CONSUMERS {
+        let lease = claim
+            .filter(|(c, _)| *c == consumer)
+            .map(|(_, until)| millis(until));
+        let done = sqlx::query(
+            "INSERT INTO outbox (consumer, event_seqs, created_at, leased_until) VALUES (?, ?, ?, ?)",
+        )
+        .bind(consumer)
+        .bind(&seqs)
+        .bind(millis(Utc::now()))
+        .bind(lease)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+        if lease.is_some() {
+            claimed = Some(done.last_insert_rowid());
+        }
+    }
+    Ok(claimed)
 }
 
+/// The append's outbox entry as the relay would read it back: the new
+/// events, moved out of the input, in the precision this store keeps.
+pub(crate) fn entry(written: &Written, events: Vec<NewEvent>) -> StoreResult<Option<OutboxEntry>> {
+    let Some(id) = written.outbox_id else {
+        return Ok(None);
+    };
+    let new_events = events
+        .into_iter()
+        .zip(&written.new)
+        .filter_map(|(event, is_new)| is_new.then_some(event));
+    let stored = new_events
+        .zip(&written.seqs)
+        .map(|(event, seq)| rows::stored(event, *seq))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(OutboxEntry { id, events: stored }))
+}
+
+/// Inserts a chunk numbered from `first`; per row, whether it was stored.
+/// Rows whose `(workspace, messageId)` is already stored, or repeated
+/// earlier in the chunk, are skipped.
 async fn insert_chunk(
     conn: &mut SqliteConnection,
     chunk: &[NewEvent],
-) -> StoreResult<Vec<(i64, Uuid, String)>> {
+    first: i64,
+) -> StoreResult<Vec<bool>> {
     let mut rows = Vec::with_capacity(chunk.len());
     for e in chunk {
         rows.push(EncodedEvent::new(e)?);
     }
     let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "INSERT INTO events (id, workspace_id, message_id, type, event_name, user_id, anonymous_id, \
-         timestamp, received_at, enrichment, payload) ",
+        "INSERT INTO events (seq, id, workspace_id, message_id, type, event_name, user_id, \
+         anonymous_id, timestamp, received_at, enrichment, payload) ",
     );
+    let mut seq = first;
     insert.push_values(rows, |mut b, row| {
-        b.push_bind(row.id)
+        b.push_bind(seq)
+            .push_bind(row.id)
             .push_bind(row.workspace_id)
             .push_bind(row.message_id)
             .push_bind(row.event_type)
@@ -80,19 +138,40 @@ async fn insert_chunk(
             .push_bind(row.received_at)
             .push_bind(row.enrichment)
             .push_bind(row.payload);
+        seq += 1;
     });
-    insert.push(" ON CONFLICT (workspace_id, message_id) DO NOTHING RETURNING seq, workspace_id, message_id");
-    let returned = insert.build().fetch_all(conn).await.map_err(backend)?;
-    returned
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get(0).map_err(backend)?,
-                r.try_get(1).map_err(backend)?,
-                r.try_get(2).map_err(backend)?,
-            ))
-        })
-        .collect()
+    insert.push(" ON CONFLICT (workspace_id, message_id) DO NOTHING");
+    let done = insert.build().execute(&mut *conn).await.map_err(backend)?;
+    if done.rows_affected() == chunk.len() as u64 {
+        return Ok(vec![true; chunk.len()]);
+    }
+    stored_seqs(conn, first, chunk.len()).await
+}
+
+/// Which of the seqs `first..first + len` a row holds: the rare path, taken
+/// only when a chunk had duplicates.
+async fn stored_seqs(
+    conn: &mut SqliteConnection,
+    first: i64,
+    len: usize,
+) -> StoreResult<Vec<bool>> {
+    let last = first + len as i64 - 1;
+    let found: Vec<i64> = sqlx::query_scalar("SELECT seq FROM events WHERE seq BETWEEN ? AND ?")
+        .bind(first)
+        .bind(last)
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    let mut stored = vec![false; len];
+    for seq in found {
+        if let Some(flag) = usize::try_from(seq - first)
+            .ok()
+            .and_then(|i| stored.get_mut(i))
+        {
+            *flag = true;
+        }
+    }
+    Ok(stored)
 }
 
 /// An event flattened to column values.

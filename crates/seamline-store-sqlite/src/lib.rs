@@ -211,7 +211,22 @@ impl Store for SqliteStore {
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
-        events::append(&self.pool, events).await
+        Ok(events::append(&self.pool, events, None).await?.new)
+    }
+
+    async fn append_and_claim(
+        &self,
+        events: Vec<NewEvent>,
+        consumer: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Appended> {
+        let claim = Some((consumer, lease_until));
+        let written = events::append(&self.pool, &events, claim).await?;
+        let entry = events::entry(&written, events)?;
+        Ok(Appended {
+            new: written.new,
+            entry,
+        })
     }
 
     async fn list_events(

@@ -187,3 +187,23 @@ pub(crate) fn consent(row: &SqliteRow) -> StoreResult<ConsentRecord> {
         at: time(get(row, "at")?)?,
     })
 }
+
+/// A just-appended event as [`event`] would read it back: times to the
+/// millisecond, JSON as values.
+pub(crate) fn stored(new: NewEvent, seq: i64) -> StoreResult<StoredEvent> {
+    let event = new.event;
+    Ok(StoredEvent {
+        seq,
+        id: new.id,
+        workspace_id: new.workspace_id,
+        message_id: event.message_id,
+        event_type: event.event_type,
+        event_name: event.event_name,
+        user_id: event.user_id,
+        anonymous_id: event.anonymous_id,
+        timestamp: time(event.timestamp.timestamp_millis())?,
+        received_at: time(event.received_at.timestamp_millis())?,
+        enrichment: serde_json::to_value(&event.enrichment).map_err(backend)?,
+        payload: serde_json::Value::Object(event.payload),
+    })
+}

@@ -30,6 +30,7 @@ pub async fn run_all(store: &dyn Store) {
     events_of_one_workspace_are_invisible_to_another(store).await;
     outbox_holds_exactly_the_new_events_until_completed(store).await;
     every_consumer_gets_its_own_outbox_entry(store).await;
+    an_append_can_claim_its_own_outbox_entry(store).await;
     import_checkpoints_are_per_workspace_and_source(store).await;
 }
 
@@ -656,6 +657,73 @@ pub async fn every_consumer_gets_its_own_outbox_entry(store: &dyn Store) {
         .complete_outbox(&[identity[0].id])
         .await
         .expect("complete");
+}
+
+pub async fn an_append_can_claim_its_own_outbox_entry(store: &dyn Store) {
+    for consumer in OUTBOX_CONSUMERS {
+        drain_outbox(store, consumer).await;
+    }
+    let (ws, _, _) = new_workspace(store).await;
+    let first = new_event(ws.id, tracked("c0", EventType::Track, Some("u"), None));
+    let stored = store.append_events(&[first]).await.expect("append");
+    assert_eq!(stored, [true]);
+    drain_outbox(store, BUS_CONSUMER).await;
+    let mut late = tracked("c2", EventType::Page, None, Some("anon"));
+    late.timestamp = Utc::now(); // finer than any backend keeps
+    let events = vec![
+        new_event(ws.id, tracked("c1", EventType::Track, Some("u"), None)),
+        new_event(ws.id, tracked("c0", EventType::Track, Some("u"), None)),
+        new_event(ws.id, late),
+        new_event(ws.id, tracked("c1", EventType::Track, Some("u"), None)),
+    ];
+    let t0 = now();
+    let appended = store
+        .append_and_claim(events, BUS_CONSUMER, t0 + Duration::seconds(30))
+        .await
+        .expect("append and claim");
+    assert_eq!(appended.new, [true, false, true, false]);
+    let entry = appended.entry.expect("an entry for the new events");
+    let oldest_first = EventQuery {
+        order: Order::OldestFirst,
+        ..all(10)
+    };
+    let listed = store.list_events(ws.id, &oldest_first).await.expect("list");
+    assert_eq!(
+        entry.events,
+        listed[1..],
+        "the entry holds the events as stored"
+    );
+
+    let claim = |at: DateTime<Utc>, consumer| {
+        store.claim_outbox(consumer, 100, at, at + Duration::seconds(30))
+    };
+    let bus = claim(t0, BUS_CONSUMER).await.expect("claim");
+    assert!(bus.is_empty(), "the entry is leased to the appender");
+    let identity = claim(t0, IDENTITY_CONSUMER).await.expect("claim");
+    assert_eq!(identity.len(), 2, "other consumers' entries are not leased");
+    let after_lease = t0 + Duration::seconds(31);
+    let reclaimed = claim(after_lease, BUS_CONSUMER).await.expect("claim");
+    assert_eq!(
+        reclaimed
+            .iter()
+            .map(|e| (e.id, &e.events))
+            .collect::<Vec<_>>(),
+        [(entry.id, &entry.events)],
+        "an appender that died leaves its entry to any worker"
+    );
+    let ids: Vec<i64> = reclaimed.iter().chain(&identity).map(|e| e.id).collect();
+    store.complete_outbox(&ids).await.expect("complete");
+
+    let nothing_new = vec![new_event(
+        ws.id,
+        tracked("c0", EventType::Track, Some("u"), None),
+    )];
+    let appended = store
+        .append_and_claim(nothing_new, BUS_CONSUMER, t0 + Duration::seconds(30))
+        .await
+        .expect("append and claim");
+    assert_eq!(appended.new, [false]);
+    assert!(appended.entry.is_none(), "nothing new, no entry");
 }
 
 pub async fn import_checkpoints_are_per_workspace_and_source(store: &dyn Store) {

@@ -13,6 +13,10 @@
 //! - The event log is append-only. `append_events` stores each
 //!   `(workspace, messageId)` once, ever, and writes an outbox entry in the
 //!   same transaction so the bus relay publishes only committed events.
+//!   `append_and_claim` also leases one consumer's new entry to the caller
+//!   and hands it back with the events as stored, so a worker in the same
+//!   process handles them without reading them back; if it dies first, the
+//!   lease runs out and any worker of that consumer takes the entry.
 
 mod identity;
 mod types;
@@ -103,6 +107,16 @@ pub trait Store: Send + Sync + 'static {
     /// transaction. Returns, per input, whether it was new (`false`: its
     /// `(workspace, messageId)` was already stored, or repeated earlier in the input).
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>>;
+    /// Appends like [`Store::append_events`] and, in the same transaction,
+    /// leases `consumer`'s new outbox entry to the caller until
+    /// `lease_until`; that entry comes back holding the new events exactly
+    /// as stored. Other consumers' entries are left for their workers.
+    async fn append_and_claim(
+        &self,
+        events: Vec<NewEvent>,
+        consumer: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Appended>;
     async fn list_events(
         &self,
         workspace: WorkspaceId,

@@ -146,3 +146,13 @@ pub struct OutboxEntry {
     pub id: i64,
     pub events: Vec<StoredEvent>,
 }
+
+/// What [`crate::Store::append_and_claim`] did.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// Per input event: whether it was new.
+    pub new: Vec<bool>,
+    /// The claimed consumer's entry for the new events, leased to the
+    /// caller; `None` when nothing was new.
+    pub entry: Option<OutboxEntry>,
+}

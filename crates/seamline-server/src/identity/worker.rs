@@ -21,7 +21,7 @@ pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: Cancella
     let policy = IdentityPolicy::default();
     loop {
         let notified = committed.notified();
-        let pause = match resolve_once(store.as_ref(), &policy).await {
+        let pause = match resolve_once(store.as_ref(), &policy, &stop).await {
             Ok(0) => POLL_EVERY,
             Ok(_) => Duration::ZERO,
             Err(error) => {
@@ -32,7 +32,8 @@ pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: Cancella
                 Duration::from_secs(1)
             }
         };
-        if pause.is_zero() {
+        // A backlog must not hold up shutdown: leases hand the rest on.
+        if pause.is_zero() && !stop.is_cancelled() {
             continue;
         }
         tokio::select! {
@@ -43,13 +44,18 @@ pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: Cancella
     }
 }
 
-/// Resolves one claim's worth of entries; returns how many.
-pub async fn resolve_once(store: &dyn Backend, policy: &IdentityPolicy) -> anyhow::Result<usize> {
+/// Resolves one claim's worth of entries, fewer if told to stop (the rest
+/// stay leased and are taken again after the lease); returns how many.
+pub async fn resolve_once(
+    store: &dyn Backend,
+    policy: &IdentityPolicy,
+    stop: &CancellationToken,
+) -> anyhow::Result<usize> {
     let now = Utc::now();
     let entries = store
         .claim_outbox(IDENTITY_CONSUMER, CLAIM_LIMIT, now, now + LEASE)
         .await?;
-    for entry in &entries {
+    for entry in entries.iter().take_while(|_| !stop.is_cancelled()) {
         let mut workspaces: Vec<_> = entry.events.iter().map(|e| e.workspace_id).collect();
         workspaces.sort();
         workspaces.dedup();

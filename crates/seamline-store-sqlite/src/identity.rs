@@ -10,6 +10,7 @@ use seamline_core::identity::{Identifier, Snapshot};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use crate::{backend, millis, rows};
@@ -17,14 +18,21 @@ use crate::{backend, millis, rows};
 pub(crate) struct SqliteIdentityTx {
     tx: Transaction<'static, Sqlite>,
     workspace: WorkspaceId,
+    /// The store's writer turn, held until commit or drop.
+    _turn: OwnedMutexGuard<()>,
 }
 
 pub(crate) async fn begin(
     pool: &SqlitePool,
     workspace: WorkspaceId,
+    turn: OwnedMutexGuard<()>,
 ) -> StoreResult<Box<dyn IdentityTx>> {
     let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    Ok(Box::new(SqliteIdentityTx { tx, workspace }))
+    Ok(Box::new(SqliteIdentityTx {
+        tx,
+        workspace,
+        _turn: turn,
+    }))
 }
 
 fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {

@@ -15,6 +15,7 @@ mod workspace;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,11 +24,17 @@ use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use seamline_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Every write transaction takes this first, in arrival order. SQLite
+    /// has one writer; queueing here instead of in SQLite's busy handler
+    /// (which sleeps up to 100 ms between tries) keeps ingest and identity
+    /// resolution taking turns instead of starving each other.
+    writer: Arc<Mutex<()>>,
 }
 
 /// How to open the database file.
@@ -82,7 +89,10 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(backend)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     /// The pool, for the ingest benchmark's raw-insert baseline.
@@ -211,6 +221,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<bool>> {
+        let _turn = self.writer.lock().await;
         Ok(events::append(&self.pool, events, None).await?.new)
     }
 
@@ -221,6 +232,7 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Appended> {
         let claim = Some((consumer, lease_until));
+        let _turn = self.writer.lock().await;
         let written = events::append(&self.pool, &events, claim).await?;
         let entry = events::entry(&written, events)?;
         Ok(Appended {
@@ -253,10 +265,12 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxEntry>> {
+        let _turn = self.writer.lock().await;
         events::claim_outbox(&self.pool, consumer, limit, now, lease_until).await
     }
 
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
         events::complete_outbox(&self.pool, ids).await
     }
 
@@ -299,7 +313,8 @@ impl Store for SqliteStore {
 #[async_trait]
 impl ProfileStore for SqliteStore {
     async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
-        identity::begin(&self.pool, workspace).await
+        let turn = self.writer.clone().lock_owned().await;
+        identity::begin(&self.pool, workspace, turn).await
     }
 
     async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
@@ -383,6 +398,7 @@ impl ProfileStore for SqliteStore {
         fingerprints: &[String],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
         profiles::erase(&self.pool, workspace, profile, fingerprints, at).await
     }
 }

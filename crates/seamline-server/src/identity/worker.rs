@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::resolve_events;
 
 const CLAIM_LIMIT: u32 = 50;
+const EVENTS_PER_TRANSACTION: usize = 64;
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const POLL_EVERY: Duration = Duration::from_millis(500);
 
@@ -65,7 +66,10 @@ pub async fn resolve_once(
                 .iter()
                 .filter(|e| e.workspace_id == workspace)
                 .collect();
-            resolve_events(store, policy, workspace, &events).await?;
+            // Short transactions, so ingest gets the (SQLite) write lock in between.
+            for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
+                resolve_events(store, policy, workspace, chunk).await?;
+            }
         }
         store.complete_outbox(&[entry.id]).await?;
     }

@@ -40,4 +40,5 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     pub ingest: ingest::Ingest,
     pub config: Arc<ServerConfig>,
+    pub login_throttle: Arc<auth::throttle::LoginThrottle>,
 }

@@ -86,6 +86,7 @@ impl Application {
             bus,
             ingest,
             config: Arc::new(config),
+            login_throttle: Arc::default(),
         };
         Ok(Self {
             listener,

@@ -3,6 +3,7 @@
 mod password;
 mod principal;
 mod secrets;
+pub mod throttle;
 
 pub use password::{hash_password, verify_password};
 pub use principal::{Actor, FormCsrf, HasCsrf, Principal, WriteKeyWorkspace, SESSION_COOKIE};

@@ -83,8 +83,16 @@ pub async fn submit(
         return Ok((StatusCode::FORBIDDEN, jar, page).into_response());
     }
     let email = login.email.trim().to_lowercase();
+    let now = std::time::Instant::now();
+    if let Some(wait) = state.login_throttle.wait(&email, now) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = format!("Too many wrong passwords. Try again in {minutes} min.");
+        let page = form(&login.csrf_token, Some(&message), &login.email);
+        return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
+    }
     let member = state.store.member_by_email(&email).await?;
     let Some(member) = member.filter(|m| verify_password(&login.password, &m.password_hash)) else {
+        state.login_throttle.failed(&email, now);
         tracing::info!("failed sign-in");
         let page = form(
             &login.csrf_token,
@@ -93,6 +101,7 @@ pub async fn submit(
         );
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
+    state.login_throttle.succeeded(&email);
     let token = new_token();
     let now = Utc::now();
     let ttl = Duration::hours(state.config.session_hours);

@@ -341,3 +341,50 @@ async fn the_last_owner_stays_and_admins_cannot_touch_owners() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "role");
 }
+
+#[tokio::test]
+async fn guessing_passwords_is_throttled() {
+    let app = spawn_app().await;
+    let client = Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let page = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = crate::support::hidden_value(&page, "csrf_token").expect("csrf");
+    let email = app.workspace.owner.email.clone();
+    let attempt = |password: &'static str| {
+        client
+            .post(app.url("/login"))
+            .form(&[
+                ("email", email.as_str()),
+                ("password", password),
+                ("csrf_token", csrf.as_str()),
+            ])
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(
+            attempt("wrong guess").await.expect("post").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = attempt(crate::support::PASSWORD).await.expect("post");
+    assert_eq!(
+        locked.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits now"
+    );
+    assert!(locked
+        .text()
+        .await
+        .expect("html")
+        .contains("Too many wrong passwords"));
+}

@@ -211,7 +211,7 @@ struct Customer {
     user_id: String,
     /// As the person types it, before any respelling.
     email: String,
-    /// National significant number, `9XXXXXXXXX`.
+    /// National significant number, a 9 followed by nine digits.
     phone: Option<u64>,
     card: Option<u64>,
     registered: bool,

@@ -113,7 +113,9 @@ pub fn compute(events: &[StoredEvent]) -> Computed {
             _ => continue,
         };
         let worth = amount_of(props);
-        *revenue.entry(worth.currency).or_default() += sign * worth.amount_minor;
+        // Amounts come from customers' events: saturate, never overflow.
+        let total = revenue.entry(worth.currency).or_default();
+        *total = total.saturating_add(worth.amount_minor.saturating_mul(sign));
     }
     let mut money: Vec<Money> = revenue
         .into_iter()
@@ -411,4 +413,40 @@ pub async fn erase(store: &dyn Backend, ws: WorkspaceId, profile: ProfileId) -> 
             StoreError::NotFound(what) => ApiError::NotFound(what),
             other => other.into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seamline_core::{EventId, WorkspaceId};
+    use serde_json::json;
+
+    fn order(name: &str, revenue: f64) -> StoredEvent {
+        StoredEvent {
+            seq: 1,
+            id: EventId(Uuid::nil()),
+            workspace_id: WorkspaceId(Uuid::nil()),
+            message_id: "m".into(),
+            event_type: EventType::Track,
+            event_name: Some(name.into()),
+            user_id: Some("u".into()),
+            anonymous_id: None,
+            timestamp: Utc::now(),
+            received_at: Utc::now(),
+            enrichment: json!({}),
+            payload: json!({"properties": {"revenue": revenue, "currency": "RUB"}}),
+        }
+    }
+
+    #[test]
+    fn huge_amounts_from_events_saturate_instead_of_overflowing() {
+        let events = [
+            order("Order Completed", 1e300),
+            order("Order Completed", 1e300),
+            order("Order Refunded", -1e300),
+        ];
+        let computed = compute(&events);
+        assert_eq!(computed.order_count, 2);
+        assert_eq!(computed.lifetime_revenue[0].amount_minor, i64::MAX);
+    }
 }

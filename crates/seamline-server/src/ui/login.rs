@@ -91,7 +91,13 @@ pub async fn submit(
         return Ok((StatusCode::TOO_MANY_REQUESTS, page).into_response());
     }
     let member = state.store.member_by_email(&email).await?;
-    let Some(member) = member.filter(|m| verify_password(&login.password, &m.password_hash)) else {
+    // Verify against a dummy hash for unknown e-mails too, so the answer's
+    // timing does not tell which e-mails have accounts.
+    let hash = member
+        .as_ref()
+        .map_or_else(|| dummy_hash().as_str(), |m| m.password_hash.as_str());
+    let verified = verify_password(&login.password, hash);
+    let Some(member) = member.filter(|_| verified) else {
         state.login_throttle.failed(&email, now);
         tracing::info!("failed sign-in");
         let page = form(
@@ -162,4 +168,10 @@ fn cookie(state: &AppState, name: &'static str, value: String, ttl: Duration) ->
 
 fn time_duration(ttl: Duration) -> time::Duration {
     time::Duration::seconds(ttl.num_seconds())
+}
+
+/// A real argon2 hash of a random password, made once per process.
+fn dummy_hash() -> &'static String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::auth::hash_password(&new_token()).unwrap_or_default())
 }

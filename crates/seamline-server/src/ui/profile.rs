@@ -927,6 +927,11 @@ pub async fn merge(
     Path(id): Path<ProfileId>,
     FormCsrf(principal, form): FormCsrf<MergeForm>,
 ) -> ApiResult<Response> {
+    // The conflict answered must be one of this profile's own.
+    let open = state.store.conflicts(principal.workspace, Some(id)).await?;
+    if !open.iter().any(|c| c.id == form.conflict_id) {
+        return Err(ApiError::NotFound("open conflict of this profile"));
+    }
     let merged = match merge_profiles(&state, &principal, id, form.other_profile_id).await {
         // Merging answers the conflict.
         Ok(record) => dismiss(&state, &principal, form.conflict_id)

@@ -53,6 +53,17 @@ async fn health_readiness_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn pages_cannot_be_framed_by_other_sites() {
+    let app = spawn_app().await;
+    let page = app.http.get(app.url("/login")).send().await.expect("get");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app().await;
     let response = app.http.get(app.url("/healthz")).send().await.expect("get");

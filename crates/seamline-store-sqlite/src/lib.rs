@@ -269,6 +269,15 @@ impl Store for SqliteStore {
         events::claim_outbox(&self.pool, consumer, limit, now, lease_until).await
     }
 
+    async fn outbox_backlog(&self, consumer: &str) -> StoreResult<u64> {
+        let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE consumer = ?")
+            .bind(consumer)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(u64::try_from(waiting).unwrap_or_default())
+    }
+
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
         events::complete_outbox(&self.pool, ids).await

@@ -636,13 +636,29 @@ pub async fn every_consumer_gets_its_own_outbox_entry(store: &dyn Store) {
         )])
         .await
         .expect("append");
+    for consumer in OUTBOX_CONSUMERS {
+        assert_eq!(
+            store.outbox_backlog(consumer).await.expect("backlog"),
+            1,
+            "{consumer}"
+        );
+    }
     let t0 = now();
     let bus = store
         .claim_outbox(BUS_CONSUMER, 10, t0, t0 + Duration::seconds(30))
         .await
         .expect("claim");
     assert_eq!(bus.len(), 1);
+    assert_eq!(
+        store.outbox_backlog(BUS_CONSUMER).await.expect("backlog"),
+        1,
+        "a leased entry still waits"
+    );
     store.complete_outbox(&[bus[0].id]).await.expect("complete");
+    assert_eq!(
+        store.outbox_backlog(BUS_CONSUMER).await.expect("backlog"),
+        0
+    );
     let identity = store
         .claim_outbox(IDENTITY_CONSUMER, 10, t0, t0 + Duration::seconds(30))
         .await

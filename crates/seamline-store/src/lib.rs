@@ -138,6 +138,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<OutboxEntry>>;
     /// Marks entries handled (deletes them).
     async fn complete_outbox(&self, ids: &[i64]) -> StoreResult<()>;
+    /// How many of `consumer`'s entries wait (leased or not): its backlog.
+    async fn outbox_backlog(&self, consumer: &str) -> StoreResult<u64>;
 
     // Imports.
 

@@ -74,5 +74,8 @@ pub async fn resolve_once(
         store.complete_outbox(&[entry.id]).await?;
     }
     metrics::counter!("seamline_identity_entries_total").increment(entries.len() as u64);
+    // How far resolution lags behind ingest, for operators and alerts.
+    let backlog = store.outbox_backlog(IDENTITY_CONSUMER).await?;
+    metrics::gauge!("seamline_identity_backlog_entries").set(backlog as f64);
     Ok(entries.len())
 }

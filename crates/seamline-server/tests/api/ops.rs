@@ -50,6 +50,30 @@ async fn health_readiness_and_metrics_answer() {
         metrics.contains("seamline_http_requests_total"),
         "{metrics}"
     );
+    // The identity worker reports its backlog; it drains to zero.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if text
+            .lines()
+            .any(|l| l == "seamline_identity_backlog_entries 0")
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no drained identity backlog gauge: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

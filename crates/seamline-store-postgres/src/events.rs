@@ -272,25 +272,35 @@ pub(crate) async fn list(
     q: &EventQuery,
 ) -> StoreResult<Vec<StoredEvent>> {
     let mut select: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT * FROM events WHERE workspace_id = ");
+        QueryBuilder::new("SELECT e.* FROM events e WHERE e.workspace_id = ");
     select.push_bind(ws.as_uuid());
+    fetch_page(pool, select, q).await
+}
+
+/// Adds `q`'s filters, order and page to a query over events aliased `e`
+/// (the event list and a profile's timeline share it) and runs it.
+pub(crate) async fn fetch_page(
+    pool: &PgPool,
+    mut select: QueryBuilder<'_, Postgres>,
+    q: &EventQuery,
+) -> StoreResult<Vec<StoredEvent>> {
     if let Some(t) = q.event_type {
-        select.push(" AND type = ").push_bind(t.as_str());
+        select.push(" AND e.type = ").push_bind(t.as_str());
     }
     if let Some(user_id) = &q.user_id {
-        select.push(" AND user_id = ").push_bind(user_id.clone());
+        select.push(" AND e.user_id = ").push_bind(user_id.clone());
     }
     if let Some(anonymous_id) = &q.anonymous_id {
         select
-            .push(" AND anonymous_id = ")
+            .push(" AND e.anonymous_id = ")
             .push_bind(anonymous_id.clone());
     }
     if let Some(since) = q.since {
-        select.push(" AND timestamp >= ").push_bind(since);
+        select.push(" AND e.timestamp >= ").push_bind(since);
     }
     let (after, direction) = match q.order {
-        Order::NewestFirst => (" AND seq < ", " ORDER BY seq DESC"),
-        Order::OldestFirst => (" AND seq > ", " ORDER BY seq ASC"),
+        Order::NewestFirst => (" AND e.seq < ", " ORDER BY e.seq DESC"),
+        Order::OldestFirst => (" AND e.seq > ", " ORDER BY e.seq ASC"),
     };
     if let Some(seq) = q.after_seq {
         select.push(after).push_bind(seq);

@@ -122,33 +122,7 @@ pub(crate) async fn events(
         .push_bind(ws.as_uuid())
         .push(" AND ep.profile_id = ")
         .push_bind(id.as_uuid());
-    if let Some(t) = q.event_type {
-        select.push(" AND e.type = ").push_bind(t.as_str());
-    }
-    if let Some(user_id) = &q.user_id {
-        select.push(" AND e.user_id = ").push_bind(user_id.clone());
-    }
-    if let Some(anonymous_id) = &q.anonymous_id {
-        select
-            .push(" AND e.anonymous_id = ")
-            .push_bind(anonymous_id.clone());
-    }
-    if let Some(since) = q.since {
-        select.push(" AND e.timestamp >= ").push_bind(since);
-    }
-    let (after, direction) = match q.order {
-        Order::NewestFirst => (" AND ep.seq < ", " ORDER BY ep.seq DESC"),
-        Order::OldestFirst => (" AND ep.seq > ", " ORDER BY ep.seq ASC"),
-    };
-    if let Some(seq) = q.after_seq {
-        select.push(after).push_bind(seq);
-    }
-    select
-        .push(direction)
-        .push(" LIMIT ")
-        .push_bind(i64::from(q.limit));
-    let found = select.build().fetch_all(pool).await.map_err(backend)?;
-    found.iter().map(rows::event).collect()
+    crate::events::fetch_page(pool, select, q).await
 }
 
 pub(crate) async fn merges(

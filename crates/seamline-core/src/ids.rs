@@ -58,3 +58,16 @@ id_type!(
     /// A customer profile: one person across every channel.
     ProfileId
 );
+id_type!(
+    /// One continuous conversation with a customer, across every channel.
+    ConversationId
+);
+id_type!(
+    /// One entry in a conversation: a message, a note or a system event.
+    /// (Not the tracking API's client-chosen `messageId`.)
+    ConversationMessageId
+);
+id_type!(
+    /// A group of operators that conversations are routed to.
+    TeamId
+);

@@ -1,4 +1,6 @@
 //! Seamline's domain core: the words the rest of the system speaks.
+//! Ids, roles, tracking events, identity resolution and the inbox's rules
+//! (conversations, routing, business hours, bots, templates, CSAT).
 //!
 //! Architecture invariants:
 //! - No I/O of any kind: no database, network, file system, clock or randomness.
@@ -13,9 +15,12 @@ pub mod cursor;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod inbox;
 pub mod role;
 pub mod tracking;
 
 pub use error::FieldError;
-pub use ids::{EventId, KeyId, MemberId, ProfileId, WorkspaceId};
+pub use ids::{
+    ConversationId, ConversationMessageId, EventId, KeyId, MemberId, ProfileId, TeamId, WorkspaceId,
+};
 pub use role::Role;

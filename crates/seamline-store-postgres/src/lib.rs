@@ -22,9 +22,13 @@
 //! - Identity transactions (and erasures) of one workspace are serialised
 //!   across instances by a transaction-scoped advisory lock keyed by the
 //!   workspace; other workspaces resolve in parallel.
+//! - Inbox writes lock the conversation rows they read (`FOR UPDATE`, two
+//!   at once in id order), and a profile's conversation is inserted with
+//!   `ON CONFLICT DO NOTHING`, so racing instances create one.
 
 mod events;
 mod identity;
+mod inbox;
 mod profiles;
 mod rows;
 mod workspace;
@@ -33,7 +37,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
+use seamline_core::inbox::routing::Presence;
+use seamline_core::inbox::Channel;
+use seamline_core::{
+    ConversationId, ConversationMessageId, KeyId, MemberId, ProfileId, Role, TeamId, WorkspaceId,
+};
 use seamline_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -372,5 +380,238 @@ impl ProfileStore for PgStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         profiles::erase(&self.pool, workspace, profile, fingerprints, at).await
+    }
+}
+
+#[async_trait]
+impl InboxStore for PgStore {
+    async fn create_team(&self, team: &Team) -> StoreResult<()> {
+        inbox::create_team(&self.pool, team).await
+    }
+
+    async fn update_team(&self, team: &Team) -> StoreResult<()> {
+        inbox::update_team(&self.pool, team).await
+    }
+
+    async fn delete_team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<()> {
+        inbox::delete_team(&self.pool, workspace, id).await
+    }
+
+    async fn team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<Option<Team>> {
+        inbox::team(&self.pool, workspace, id).await
+    }
+
+    async fn list_teams(&self, workspace: WorkspaceId) -> StoreResult<Vec<Team>> {
+        inbox::list_teams(&self.pool, workspace).await
+    }
+
+    async fn add_team_member(
+        &self,
+        workspace: WorkspaceId,
+        team: TeamId,
+        member: MemberId,
+    ) -> StoreResult<()> {
+        inbox::add_team_member(&self.pool, workspace, team, member).await
+    }
+
+    async fn remove_team_member(
+        &self,
+        workspace: WorkspaceId,
+        team: TeamId,
+        member: MemberId,
+    ) -> StoreResult<()> {
+        inbox::remove_team_member(&self.pool, workspace, team, member).await
+    }
+
+    async fn member_teams(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+    ) -> StoreResult<Vec<TeamId>> {
+        inbox::member_teams(&self.pool, workspace, member).await
+    }
+
+    async fn routing_cursor(
+        &self,
+        workspace: WorkspaceId,
+        team: TeamId,
+    ) -> StoreResult<Option<MemberId>> {
+        inbox::routing_cursor(&self.pool, workspace, team).await
+    }
+
+    async fn set_presence(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+        presence: Presence,
+        at: DateTime<Utc>,
+    ) -> StoreResult<OperatorState> {
+        inbox::set_presence(&self.pool, workspace, member, presence, at).await
+    }
+
+    async fn set_capacity(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+        capacity: Option<u32>,
+    ) -> StoreResult<()> {
+        inbox::set_capacity(&self.pool, workspace, member, capacity).await
+    }
+
+    async fn operator(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+    ) -> StoreResult<Option<OperatorState>> {
+        inbox::operator(&self.pool, workspace, member).await
+    }
+
+    async fn operators(
+        &self,
+        workspace: WorkspaceId,
+        team: Option<TeamId>,
+    ) -> StoreResult<Vec<OperatorState>> {
+        inbox::operators(&self.pool, workspace, team).await
+    }
+
+    async fn conversation_for_profile(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(StoredConversation, bool)> {
+        inbox::conversation_for_profile(&self.pool, workspace, profile, at).await
+    }
+
+    async fn conversation(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<Option<StoredConversation>> {
+        inbox::conversation(&self.pool, workspace, id).await
+    }
+
+    async fn update_conversation(
+        &self,
+        workspace: WorkspaceId,
+        update: &ConversationUpdate,
+    ) -> StoreResult<StoredConversation> {
+        inbox::update_conversation(&self.pool, workspace, update).await
+    }
+
+    async fn mark_read(&self, workspace: WorkspaceId, id: ConversationId) -> StoreResult<()> {
+        inbox::mark_read(&self.pool, workspace, id).await
+    }
+
+    async fn list_conversations(
+        &self,
+        workspace: WorkspaceId,
+        query: &ConversationQuery,
+    ) -> StoreResult<Vec<StoredConversation>> {
+        inbox::list_conversations(&self.pool, workspace, query).await
+    }
+
+    async fn assignment_history(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationId,
+    ) -> StoreResult<Vec<AssignmentRecord>> {
+        inbox::assignment_history(&self.pool, workspace, id).await
+    }
+
+    async fn append_message(
+        &self,
+        workspace: WorkspaceId,
+        message: &NewMessage,
+    ) -> StoreResult<AppendedMessage> {
+        inbox::append_message(&self.pool, workspace, message).await
+    }
+
+    async fn list_messages(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+        query: &MessageQuery,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        inbox::list_messages(&self.pool, workspace, conversation, query).await
+    }
+
+    async fn message_by_external_id(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<StoredMessage>> {
+        inbox::message_by_external_id(&self.pool, workspace, channel, external_id).await
+    }
+
+    async fn set_delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: ConversationMessageId,
+        status: DeliveryStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        inbox::set_delivery(&self.pool, workspace, id, status, reason).await
+    }
+
+    async fn last_operator(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<MemberId>> {
+        inbox::last_operator(&self.pool, workspace, conversation).await
+    }
+
+    async fn merge_conversations(
+        &self,
+        workspace: WorkspaceId,
+        survivor: ProfileId,
+        absorbed: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredConversation>> {
+        inbox::merge_conversations(&self.pool, workspace, survivor, absorbed, at).await
+    }
+
+    async fn split_conversation(
+        &self,
+        workspace: WorkspaceId,
+        from: ProfileId,
+        split_off: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredConversation>> {
+        inbox::split_conversation(&self.pool, workspace, from, split_off, at).await
+    }
+
+    async fn create_canned_response(&self, response: &CannedResponseRecord) -> StoreResult<()> {
+        inbox::create_canned_response(&self.pool, response).await
+    }
+
+    async fn update_canned_response(&self, response: &CannedResponseRecord) -> StoreResult<()> {
+        inbox::update_canned_response(&self.pool, response).await
+    }
+
+    async fn delete_canned_response(&self, workspace: WorkspaceId, id: Uuid) -> StoreResult<()> {
+        inbox::delete_canned_response(&self.pool, workspace, id).await
+    }
+
+    async fn canned_responses(
+        &self,
+        workspace: WorkspaceId,
+    ) -> StoreResult<Vec<CannedResponseRecord>> {
+        inbox::canned_responses(&self.pool, workspace).await
+    }
+
+    async fn record_rating(&self, rating: &CsatRecord) -> StoreResult<()> {
+        inbox::record_rating(&self.pool, rating).await
+    }
+
+    async fn ratings(
+        &self,
+        workspace: WorkspaceId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<CsatRecord>> {
+        inbox::ratings(&self.pool, workspace, from, to).await
     }
 }

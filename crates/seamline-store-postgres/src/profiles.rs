@@ -270,7 +270,7 @@ pub(crate) async fn erase(
     ];
     let mut tx = pool.begin().await.map_err(backend)?;
     lock_identity(&mut tx, ws).await?;
-    for statement in &scrub {
+    for statement in scrub.iter().chain(&crate::inbox::erase_statements(PERSON)) {
         sqlx::query(statement)
             .bind(ws.as_uuid())
             .bind(profile.as_uuid())

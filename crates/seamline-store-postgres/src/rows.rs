@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::backend;
 
-fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
+pub(crate) fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
     row: &'r PgRow,
     column: &str,
 ) -> StoreResult<T> {
@@ -20,7 +20,7 @@ fn get<'r, T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>>(
 }
 
 /// A JSON column; text that does not parse is `Corrupt`, as in SQLite.
-fn json(row: &PgRow, column: &str) -> StoreResult<serde_json::Value> {
+pub(crate) fn json(row: &PgRow, column: &str) -> StoreResult<serde_json::Value> {
     row.try_get(column).map_err(|error| match error {
         sqlx::Error::ColumnDecode { source, .. } => {
             StoreError::Corrupt(format!("{column}: {source}"))

@@ -223,7 +223,7 @@ pub(crate) async fn key_by_hash(
     row.as_ref().map(rows::api_key).transpose()
 }
 
-fn found(rows_affected: u64, what: &'static str) -> StoreResult<()> {
+pub(crate) fn found(rows_affected: u64, what: &'static str) -> StoreResult<()> {
     if rows_affected == 0 {
         return Err(StoreError::NotFound(what));
     }

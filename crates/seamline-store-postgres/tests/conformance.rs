@@ -13,7 +13,7 @@ use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::tracking::{Enrichment, EventType, TrackedEvent};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::conformance::{new_workspace, RawScan};
-use seamline_store::{IdentityOp, NewEvent, ProfileQuery, ProfileStore, Store};
+use seamline_store::{IdentityOp, InboxStore, NewEvent, ProfileQuery, ProfileStore, Store};
 use seamline_store_postgres::{PgOptions, PgStore};
 use serde_json::{json, Map};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -33,6 +33,15 @@ async fn postgres_passes_the_profile_conformance_suite() {
     with_fresh_store(|store| async move {
         let scan = Scan(store.pool().clone());
         seamline_store::conformance::run_profile_suite(&store, &scan).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_inbox_conformance_suite() {
+    with_fresh_store(|store| async move {
+        let scan = Scan(store.pool().clone());
+        seamline_store::conformance::run_inbox_suite(&store, &scan).await;
     })
     .await;
 }
@@ -164,6 +173,44 @@ async fn racing_resolutions_of_one_identifier_create_one_profile() {
             .await
             .expect("list");
         assert_eq!(profiles.len(), 1, "one person, one profile");
+    })
+    .await;
+}
+
+/// Instances racing to open a customer's conversation (a first message on
+/// two channels at once) end with one, and exactly one of them created it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_instances_open_one_conversation_per_profile() {
+    with_fresh_store(|store| async move {
+        let (ws, _, _) = new_workspace(&store).await;
+        let profile = ProfileId(Uuid::now_v7());
+        let mut tx = store.begin_identity(ws.id).await.expect("begin");
+        tx.apply(&[IdentityOp::CreateProfile {
+            id: profile,
+            at: Utc::now(),
+        }])
+        .await
+        .expect("apply");
+        tx.commit().await.expect("commit");
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .conversation_for_profile(ws.id, profile, Utc::now())
+                        .await
+                        .expect("conversation")
+                })
+            })
+            .collect();
+        let mut opened = Vec::new();
+        for racer in racers {
+            opened.push(racer.await.expect("racer"));
+        }
+        assert_eq!(opened.iter().filter(|(_, created)| *created).count(), 1);
+        assert!(opened
+            .iter()
+            .all(|(c, _)| c.conversation.id == opened[0].0.conversation.id));
     })
     .await;
 }

@@ -263,7 +263,7 @@ pub(crate) async fn erase(
         ),
     ];
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    for statement in &scrub {
+    for statement in scrub.iter().chain(&crate::inbox::erase_statements(PERSON)) {
         sqlx::query(statement)
             .bind(ws.as_uuid())
             .bind(profile.as_uuid())

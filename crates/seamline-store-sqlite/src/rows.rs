@@ -18,7 +18,7 @@ pub(crate) fn time(ms: i64) -> StoreResult<DateTime<Utc>> {
         .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
 }
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+pub(crate) fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     column: &str,
 ) -> StoreResult<T> {
@@ -110,7 +110,7 @@ fn identifier(kind: &str, value: String) -> StoreResult<Identifier> {
     Ok(Identifier { kind, value })
 }
 
-fn optional_uuid(row: &SqliteRow, column: &str) -> StoreResult<Option<Uuid>> {
+pub(crate) fn optional_uuid(row: &SqliteRow, column: &str) -> StoreResult<Option<Uuid>> {
     get::<Option<Uuid>>(row, column)
 }
 

@@ -3,8 +3,9 @@
 //! workspaces, so checks never see each other's tenant data.
 //!
 //! [`run_all`] covers [`Store`]; [`run_profile_suite`] covers
-//! [`ProfileStore`], with a backend-specific [`RawScan`] for what only a
-//! look at the raw tables can prove.
+//! [`ProfileStore`] and [`run_inbox_suite`] covers [`InboxStore`], both
+//! with a backend-specific [`RawScan`] for what only a look at the raw
+//! tables can prove.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seamline_core::tracking::{Clock, Enrichment, EventType, TrackedEvent};
@@ -14,7 +15,9 @@ use uuid::Uuid;
 
 use crate::*;
 
+mod inbox;
 mod profiles;
+pub use inbox::*;
 pub use profiles::*;
 
 /// Runs every check, in order, against `store`.

@@ -1,7 +1,8 @@
 //! The storage interface of Seamline.
 //!
 //! Architecture invariants:
-//! - One trait, [`Store`], with domain types only: no SQL, no driver types.
+//! - One trait, [`Store`], with domain types only: no SQL, no driver types;
+//!   [`ProfileStore`] and [`InboxStore`] alongside, and [`Backend`] is all three.
 //!   Each backend (`seamline-store-sqlite`, `seamline-store-postgres`) is a
 //!   thin implementation with its own migrations, and both pass the one
 //!   suite in [`conformance`].
@@ -9,7 +10,7 @@
 //!   filters by it; the only cross-workspace lookups are by unguessable
 //!   secrets (a key's hash, a session token's hash) and a member's login e-mail.
 //! - Multi-step writes are one transaction: a workspace with its owner and
-//!   keys; events with their outbox entry.
+//!   keys; events with their outbox entry; a message with its conversation.
 //! - The event log is append-only. `append_events` stores each
 //!   `(workspace, messageId)` once, ever, and writes an outbox entry in the
 //!   same transaction so the bus relay publishes only committed events.
@@ -19,6 +20,7 @@
 //!   lease runs out and any worker of that consumer takes the entry.
 
 mod identity;
+mod inbox;
 mod types;
 
 #[cfg(feature = "conformance")]
@@ -30,6 +32,7 @@ use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use uuid::Uuid;
 
 pub use identity::*;
+pub use inbox::*;
 pub use types::*;
 
 /// The consumers of the outbox: each append leaves one entry per consumer.
@@ -223,7 +226,8 @@ pub trait ProfileStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
-/// Everything a runtime shape provides: the event store and the profiles.
-pub trait Backend: Store + ProfileStore {}
+/// Everything a runtime shape provides: the event store, the profiles and
+/// the inbox.
+pub trait Backend: Store + ProfileStore + InboxStore {}
 
-impl<T: Store + ProfileStore> Backend for T {}
+impl<T: Store + ProfileStore + InboxStore> Backend for T {}

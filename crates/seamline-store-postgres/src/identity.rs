@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
@@ -192,11 +193,8 @@ async fn load_profiles(
         let stored = held.remove(profile).unwrap_or_default();
         let mut identifiers = Vec::with_capacity(stored.len());
         for id in stored {
-            if id.shared {
-                let active = id.active_profile.unwrap_or(id.profile_id);
-                snapshot
-                    .shared
-                    .push((id.identifier.clone(), active.as_uuid()));
+            if let Some(session) = id.device_session() {
+                snapshot.shared.push((id.identifier.clone(), session));
             }
             identifiers.push(id.identifier);
         }
@@ -240,18 +238,32 @@ async fn apply_one(conn: &mut PgConnection, ws: Uuid, op: &IdentityOp) -> StoreR
             .execute(conn)
             .await
         }
-        IdentityOp::Share { identifier, active } => {
+        IdentityOp::Share { identifier, session } => {
             sqlx::query(
-                "UPDATE profile_identifiers SET shared = TRUE, active_profile = $1
-                 WHERE workspace_id = $2 AND kind = $3 AND value = $4",
+                "UPDATE profile_identifiers
+                 SET shared = TRUE, active_profile = $4, session_last_at = $5, anonymous_since = $6
+                 WHERE workspace_id = $1 AND kind = $2 AND value = $3",
             )
-            .bind(active.as_uuid())
             .bind(ws)
             .bind(identifier.kind.as_str())
             .bind(&identifier.value)
+            .bind(session.active)
+            .bind(session.last_at)
+            .bind(session.anonymous_since)
             .execute(conn)
             .await
         }
+        IdentityOp::LeaveAnonymous {
+            event,
+            seq,
+            at,
+            devices,
+        } => return leave_anonymous(conn, ws, *event, *seq, *at, devices).await,
+        IdentityOp::Claim {
+            device,
+            since,
+            profile,
+        } => return claim(conn, ws, device, *since, *profile).await,
         IdentityOp::Absorb { survivor, absorbed } => {
             return absorb(conn, ws, *survivor, *absorbed).await
         }
@@ -416,6 +428,69 @@ async fn absorb(
         .execute(conn)
         .await
         .map_err(backend)?;
+    Ok(())
+}
+
+/// Takes the event off any profile and notes it on each shared device.
+async fn leave_anonymous(
+    conn: &mut PgConnection,
+    ws: Uuid,
+    event: EventId,
+    seq: i64,
+    at: DateTime<Utc>,
+    devices: &[Identifier],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM event_profiles WHERE workspace_id = $1 AND event_id = $2")
+        .bind(ws)
+        .bind(event.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    let (kinds, values) = identifier_columns(devices);
+    sqlx::query(
+        "INSERT INTO device_anonymous_events (workspace_id, kind, value, event_id, seq, at)
+         SELECT $1, kind, value, $4, $5, $6 FROM UNNEST($2::text[], $3::text[]) AS d(kind, value)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ws)
+    .bind(kinds)
+    .bind(values)
+    .bind(event.as_uuid())
+    .bind(seq)
+    .bind(at)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Gives `profile` the events left anonymous on `device` since `since`.
+async fn claim(
+    conn: &mut PgConnection,
+    ws: Uuid,
+    device: &Identifier,
+    since: DateTime<Utc>,
+    profile: ProfileId,
+) -> StoreResult<()> {
+    sqlx::query(
+        "WITH claimed AS (
+             DELETE FROM device_anonymous_events
+             WHERE workspace_id = $1 AND event_id IN (
+                 SELECT event_id FROM device_anonymous_events
+                 WHERE workspace_id = $1 AND kind = $2 AND value = $3 AND at >= $4)
+             RETURNING event_id, seq)
+         INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id)
+         SELECT DISTINCT $1, event_id, seq, $5::uuid FROM claimed
+         ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+    )
+    .bind(ws)
+    .bind(device.kind.as_str())
+    .bind(&device.value)
+    .bind(since)
+    .bind(profile.as_uuid())
+    .execute(conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

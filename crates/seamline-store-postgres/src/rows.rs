@@ -136,6 +136,8 @@ pub(crate) fn profile_identifier(row: &PgRow) -> StoreResult<ProfileIdentifier> 
         source_event: get::<Option<Uuid>>(row, "source_event")?.map(EventId),
         shared: get(row, "shared")?,
         active_profile: get::<Option<Uuid>>(row, "active_profile")?.map(ProfileId),
+        session_last_at: get(row, "session_last_at")?,
+        anonymous_since: get(row, "anonymous_since")?,
     })
 }
 

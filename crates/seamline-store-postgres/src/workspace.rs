@@ -229,3 +229,37 @@ pub(crate) fn found(rows_affected: u64, what: &'static str) -> StoreResult<()> {
     }
     Ok(())
 }
+
+pub(crate) async fn setting(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    name: &str,
+) -> StoreResult<Option<serde_json::Value>> {
+    sqlx::query_scalar("SELECT value FROM workspace_settings WHERE workspace_id = $1 AND name = $2")
+        .bind(ws.as_uuid())
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(backend)
+}
+
+pub(crate) async fn put_setting(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    name: &str,
+    value: &serde_json::Value,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO workspace_settings (workspace_id, name, value, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (workspace_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(ws.as_uuid())
+    .bind(name)
+    .bind(value)
+    .bind(at)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}

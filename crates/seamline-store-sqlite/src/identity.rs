@@ -160,11 +160,8 @@ async fn load_profile(
     let mut identifiers = Vec::with_capacity(found.len());
     for row in &found {
         let stored = rows::profile_identifier(row)?;
-        if stored.shared {
-            let active = stored.active_profile.unwrap_or(stored.profile_id);
-            snapshot
-                .shared
-                .push((stored.identifier.clone(), active.as_uuid()));
+        if let Some(session) = stored.device_session() {
+            snapshot.shared.push((stored.identifier.clone(), session));
         }
         identifiers.push(stored.identifier);
     }
@@ -206,17 +203,24 @@ async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> St
             .execute(conn)
             .await
         }
-        IdentityOp::Share { identifier, active } => {
+        IdentityOp::Share { identifier, session } => {
             sqlx::query(
-                "UPDATE profile_identifiers SET shared = 1, active_profile = ? WHERE workspace_id = ? AND kind = ? AND value = ?",
+                "UPDATE profile_identifiers SET shared = 1, active_profile = ?, session_last_at = ?, anonymous_since = ?
+                 WHERE workspace_id = ? AND kind = ? AND value = ?",
             )
-            .bind(active.as_uuid())
+            .bind(session.active)
+            .bind(millis(session.last_at))
+            .bind(session.anonymous_since.map(millis))
             .bind(ws)
             .bind(identifier.kind.as_str())
             .bind(&identifier.value)
             .execute(conn)
             .await
         }
+        IdentityOp::LeaveAnonymous { event, seq, at, devices } => {
+            return leave_anonymous(conn, ws, *event, *seq, *at, devices).await
+        }
+        IdentityOp::Claim { device, since, profile } => return claim(conn, ws, device, *since, *profile).await,
         IdentityOp::Absorb { survivor, absorbed } => return absorb(conn, ws, *survivor, *absorbed).await,
         IdentityOp::Reset { profile } => return reset(conn, ws, *profile).await,
         IdentityOp::Merge(m) => {
@@ -357,6 +361,71 @@ async fn absorb(
             .bind(survivor.as_uuid())
             .bind(ws)
             .bind(absorbed.as_uuid())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Takes the event off any profile and notes it on each shared device.
+async fn leave_anonymous(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    event: EventId,
+    seq: i64,
+    at: DateTime<Utc>,
+    devices: &[Identifier],
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM event_profiles WHERE workspace_id = ? AND event_id = ?")
+        .bind(ws)
+        .bind(event.as_uuid())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    for device in devices {
+        sqlx::query(
+            "INSERT OR IGNORE INTO device_anonymous_events (workspace_id, kind, value, event_id, seq, at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ws)
+        .bind(device.kind.as_str())
+        .bind(&device.value)
+        .bind(event.as_uuid())
+        .bind(seq)
+        .bind(millis(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Gives `profile` the events left anonymous on `device` since `since`.
+/// Each statement binds `(ws, kind, value, since, profile)`.
+async fn claim(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    device: &Identifier,
+    since: DateTime<Utc>,
+    profile: ProfileId,
+) -> StoreResult<()> {
+    const CLAIM: [&str; 2] = [
+        "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id)
+         SELECT ?1, event_id, seq, ?5 FROM device_anonymous_events
+         WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at >= ?4
+         ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+        "DELETE FROM device_anonymous_events WHERE workspace_id = ?1 AND event_id IN (
+             SELECT event_id FROM device_anonymous_events
+             WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at >= ?4 AND ?5 IS NOT NULL)",
+    ];
+    for statement in CLAIM {
+        sqlx::query(statement)
+            .bind(ws)
+            .bind(device.kind.as_str())
+            .bind(&device.value)
+            .bind(millis(since))
+            .bind(profile.as_uuid())
             .execute(&mut *conn)
             .await
             .map_err(backend)?;

@@ -157,6 +157,24 @@ impl Store for SqliteStore {
         workspace::list_workspaces(&self.pool).await
     }
 
+    async fn setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        workspace::setting(&self.pool, workspace, name).await
+    }
+
+    async fn put_setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        value: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        workspace::put_setting(&self.pool, workspace, name, value, at).await
+    }
+
     async fn create_member(&self, member: NewMember) -> StoreResult<Member> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
         workspace::insert_member(&mut conn, &member).await?;

@@ -244,6 +244,16 @@ pub(crate) async fn erase(
              WHERE workspace_id = ?1
                AND seq IN (SELECT seq FROM event_profiles WHERE workspace_id = ?1 AND profile_id IN {PERSON})"
         ),
+        format!(
+            "UPDATE events SET anonymous_id = NULL, payload = '{{}}', enrichment = '{{}}'
+             WHERE workspace_id = ?1 AND seq IN (SELECT d.seq FROM device_anonymous_events d
+               JOIN profile_identifiers i ON i.workspace_id = d.workspace_id AND i.kind = d.kind AND i.value = d.value
+               WHERE d.workspace_id = ?1 AND i.profile_id IN {PERSON})"
+        ),
+        format!(
+            "DELETE FROM device_anonymous_events WHERE workspace_id = ?1 AND (kind, value) IN
+               (SELECT kind, value FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id IN {PERSON})"
+        ),
         format!("DELETE FROM profile_identifiers WHERE workspace_id = ?1 AND profile_id IN {PERSON}"),
         format!(
             "UPDATE profile_identifiers SET active_profile = NULL

@@ -135,6 +135,12 @@ pub(crate) fn profile_identifier(row: &SqliteRow) -> StoreResult<ProfileIdentifi
         source_event: optional_uuid(row, "source_event")?.map(EventId),
         shared: get::<i64>(row, "shared")? != 0,
         active_profile: optional_uuid(row, "active_profile")?.map(ProfileId),
+        session_last_at: get::<Option<i64>>(row, "session_last_at")?
+            .map(time)
+            .transpose()?,
+        anonymous_since: get::<Option<i64>>(row, "anonymous_since")?
+            .map(time)
+            .transpose()?,
     })
 }
 

@@ -236,3 +236,43 @@ pub(crate) fn found(rows_affected: u64, what: &'static str) -> StoreResult<()> {
     }
     Ok(())
 }
+
+pub(crate) async fn setting(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    name: &str,
+) -> StoreResult<Option<serde_json::Value>> {
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT value FROM workspace_settings WHERE workspace_id = ? AND name = ?",
+    )
+    .bind(ws.as_uuid())
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("setting {name}: {e}")))
+    })
+    .transpose()
+}
+
+pub(crate) async fn put_setting(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    name: &str,
+    value: &serde_json::Value,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO workspace_settings (workspace_id, name, value, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (workspace_id, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(ws.as_uuid())
+    .bind(name)
+    .bind(value.to_string())
+    .bind(millis(at))
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}

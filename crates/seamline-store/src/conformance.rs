@@ -35,6 +35,37 @@ pub async fn run_all(store: &dyn Store) {
     every_consumer_gets_its_own_outbox_entry(store).await;
     an_append_can_claim_its_own_outbox_entry(store).await;
     import_checkpoints_are_per_workspace_and_source(store).await;
+    settings_are_per_workspace_and_replaced_whole(store).await;
+}
+
+pub async fn settings_are_per_workspace_and_replaced_whole(store: &dyn Store) {
+    let (a, _, _) = new_workspace(store).await;
+    let (b, _, _) = new_workspace(store).await;
+    assert_eq!(store.setting(a.id, "identity").await.expect("read"), None);
+    let first = serde_json::json!({"default_region": "DE", "block_list": ["phone:+4930"]});
+    store
+        .put_setting(a.id, "identity", &first, now())
+        .await
+        .expect("put");
+    assert_eq!(
+        store.setting(a.id, "identity").await.expect("read"),
+        Some(first)
+    );
+    let second = serde_json::json!({"fold_emails": true, "name": "Ольга \"quoted\""});
+    store
+        .put_setting(a.id, "identity", &second, now())
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.setting(a.id, "identity").await.expect("read"),
+        Some(second)
+    );
+    assert_eq!(
+        store.setting(b.id, "identity").await.expect("read"),
+        None,
+        "another workspace's settings are its own"
+    );
+    assert_eq!(store.setting(a.id, "widget").await.expect("read"), None);
 }
 
 fn now() -> DateTime<Utc> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::identity::{DeviceSession, Identifier, Snapshot};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -37,8 +37,25 @@ pub struct ProfileIdentifier {
     pub source_event: Option<EventId>,
     /// A device seen with two people: it links nothing any more.
     pub shared: bool,
-    /// For a shared device, the profile last active on it.
+    /// For a shared device, the profile active on it in its current session.
     pub active_profile: Option<ProfileId>,
+    /// For a shared device, its latest event.
+    #[serde(skip)]
+    pub session_last_at: Option<DateTime<Utc>>,
+    /// For a shared device, the first event of its session left anonymous.
+    #[serde(skip)]
+    pub anonymous_since: Option<DateTime<Utc>>,
+}
+
+impl ProfileIdentifier {
+    /// The session on this identifier, when it is a shared device.
+    pub fn device_session(&self) -> Option<DeviceSession> {
+        self.shared.then(|| DeviceSession {
+            active: self.active_profile.map(|p| p.as_uuid()),
+            last_at: self.session_last_at.unwrap_or(self.first_seen),
+            anonymous_since: self.anonymous_since,
+        })
+    }
 }
 
 /// Why two profiles are one: a recorded, undoable fact.
@@ -87,9 +104,24 @@ pub enum IdentityOp {
         source: String,
         event: Option<EventId>,
     },
+    /// Marks a device shared, with its session now.
     Share {
         identifier: Identifier,
-        active: ProfileId,
+        session: DeviceSession,
+    },
+    /// The event belongs to nobody: it happened on these shared devices
+    /// with nobody active (a later login in the session may claim it).
+    LeaveAnonymous {
+        event: EventId,
+        seq: i64,
+        at: DateTime<Utc>,
+        devices: Vec<Identifier>,
+    },
+    /// The events left anonymous on `device` since `since` are `profile`'s.
+    Claim {
+        device: Identifier,
+        since: DateTime<Utc>,
+        profile: ProfileId,
     },
     /// Moves identifiers and events of `absorbed` to `survivor`, marks it merged.
     Absorb {

@@ -71,6 +71,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_workspace(&self, setup: WorkspaceSetup) -> StoreResult<Workspace>;
     async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    /// One of a workspace's settings: a JSON document by name (`identity`).
+    async fn setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
+    async fn put_setting(
+        &self,
+        workspace: WorkspaceId,
+        name: &str,
+        value: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     async fn create_member(&self, member: NewMember) -> StoreResult<Member>;
     async fn member(&self, workspace: WorkspaceId, id: MemberId) -> StoreResult<Option<Member>>;

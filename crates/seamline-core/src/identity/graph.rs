@@ -7,8 +7,11 @@
 //!   never merge: a conflict is recorded for people to review;
 //! - a merge or an attachment that would exceed a kind's limit is refused;
 //! - a cookie or device seen with a second strong identity is marked
-//!   shared and links nothing from then on; its later anonymous events go to
-//!   the profile last active on it;
+//!   shared and links nothing from then on. Its later anonymous events go to
+//!   the profile active in that session (the last strong identity seen on
+//!   it, until the device is idle for the policy's session window); with
+//!   nobody active they stay anonymous, and the person who logs in later in
+//!   the same session claims them;
 //! - profiles separated by hand (an unmerge) never merge again.
 //!
 //! Profile keys are supplied by the caller (the id of the event that created
@@ -17,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -65,21 +69,47 @@ pub enum Decision {
         profile: ProfileKey,
         identifier: Identifier,
     },
+    /// `profile` logged in on a shared device: the events left anonymous
+    /// there since `since` (this session's) are theirs.
+    Claimed {
+        profile: ProfileKey,
+        identifier: Identifier,
+        since: DateTime<Utc>,
+    },
 }
 
-/// The profile an event belongs to, and what resolving it changed.
+/// The profile an event belongs to (none: it stays anonymous on a shared
+/// device nobody is active on), and what resolving it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
-    pub profile: ProfileKey,
+    pub profile: Option<ProfileKey>,
     pub decisions: Vec<Decision>,
+}
+
+/// The current session on a shared device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DeviceSession {
+    /// Who is using the device: the last strong identity seen on it while
+    /// the session lasts.
+    pub active: Option<ProfileKey>,
+    /// The latest event on the device.
+    pub last_at: DateTime<Utc>,
+    /// The first event of this session left anonymous (nobody active yet).
+    pub anonymous_since: Option<DateTime<Utc>>,
+}
+
+impl DeviceSession {
+    fn lasts(&self, at: DateTime<Utc>, policy: &IdentityPolicy) -> bool {
+        (at - self.last_at).abs() <= policy.shared_device_session()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct IdentityGraph {
     owner: HashMap<Identifier, ProfileKey>,
     members: HashMap<ProfileKey, Vec<Identifier>>,
-    /// Shared identifiers and the profile last active on each.
-    shared: HashMap<Identifier, ProfileKey>,
+    /// Shared identifiers and the session on each.
+    shared: HashMap<Identifier, DeviceSession>,
     separated: HashSet<(ProfileKey, ProfileKey)>,
 }
 
@@ -97,8 +127,8 @@ fn pair(a: ProfileKey, b: ProfileKey) -> (ProfileKey, ProfileKey) {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub profiles: Vec<(ProfileKey, Vec<Identifier>)>,
-    /// Shared identifiers and the profile last active on each.
-    pub shared: Vec<(Identifier, ProfileKey)>,
+    /// Shared identifiers and the session on each.
+    pub shared: Vec<(Identifier, DeviceSession)>,
     pub separated: Vec<(ProfileKey, ProfileKey)>,
 }
 
@@ -122,8 +152,8 @@ impl IdentityGraph {
         graph
     }
 
-    /// The profile last active on a shared identifier.
-    pub fn active_on(&self, identifier: &Identifier) -> Option<ProfileKey> {
+    /// The session on a shared identifier.
+    pub fn session_on(&self, identifier: &Identifier) -> Option<DeviceSession> {
         self.shared.get(identifier).copied()
     }
 
@@ -152,17 +182,18 @@ impl IdentityGraph {
         self.separated.insert(pair(a, b));
     }
 
-    /// Resolves one event's identifiers. `new_profile` is the key a profile
-    /// created by this event gets.
+    /// Resolves the identifiers of one event that happened `at`.
+    /// `new_profile` is the key a profile created by this event gets.
     pub fn resolve(
         &mut self,
         identifiers: &[Identifier],
         new_profile: ProfileKey,
+        at: DateTime<Utc>,
         policy: &IdentityPolicy,
     ) -> Resolution {
         let mut decisions = Vec::new();
         let strong: Vec<&Identifier> = identifiers.iter().filter(|i| i.kind.is_strong()).collect();
-        let (linking, shared) = self.split_shared(identifiers, &strong, &mut decisions);
+        let (linking, shared) = self.split_shared(identifiers, &strong, at, &mut decisions);
         let mut candidates: Vec<ProfileKey> = Vec::new();
         for id in &linking {
             if let Some(p) = self.profile_of(id) {
@@ -172,23 +203,34 @@ impl IdentityGraph {
             }
         }
         // On a shared device, an event nobody else claims belongs to the
-        // profile last active there (the session's person).
-        let active = shared.iter().find_map(|id| self.shared.get(*id)).copied();
-        let target = match (candidates.is_empty(), active) {
-            (true, Some(active)) if strong.is_empty() => active,
-            (true, _) => self.create(new_profile, &mut decisions),
-            (false, _) => {
-                self.merge_candidates(candidates, &linking, &strong, policy, &mut decisions)
-            }
+        // person of the session, if there is one.
+        let active = shared.iter().find_map(|id| {
+            self.shared
+                .get(*id)
+                .filter(|s| s.lasts(at, policy))
+                .and_then(|s| s.active)
+        });
+        let target = if !candidates.is_empty() {
+            Some(self.merge_candidates(candidates, &linking, &strong, policy, &mut decisions))
+        } else if let Some(active) = active.filter(|_| strong.is_empty()) {
+            Some(active)
+        } else if linking.is_empty() {
+            None
+        } else {
+            Some(self.create(new_profile, &mut decisions))
         };
-        for id in &linking {
-            if !self.owner.contains_key(*id) {
-                self.attach(target, id, policy, &mut decisions);
+        if let Some(target) = target {
+            for id in &linking {
+                if !self.owner.contains_key(*id) {
+                    self.attach(target, id, policy, &mut decisions);
+                }
             }
         }
-        if !strong.is_empty() {
+        // A login, the session's person and an anonymous event move the
+        // session on; an event another identifier placed leaves it alone.
+        if !strong.is_empty() || target.is_none() || target == active {
             for id in shared {
-                self.shared.insert(id.clone(), target);
+                self.continue_session(id, target, at, policy, &mut decisions);
             }
         }
         Resolution {
@@ -197,11 +239,49 @@ impl IdentityGraph {
         }
     }
 
+    /// Moves the session on a shared device on by one event whose person is
+    /// `person` (none: the event stays anonymous). A known person arriving
+    /// after anonymous events of the same session claims them.
+    fn continue_session(
+        &mut self,
+        device: &Identifier,
+        person: Option<ProfileKey>,
+        at: DateTime<Utc>,
+        policy: &IdentityPolicy,
+        decisions: &mut Vec<Decision>,
+    ) {
+        let Some(session) = self.shared.get_mut(device) else {
+            return;
+        };
+        let lasts = session.lasts(at, policy);
+        match person {
+            Some(person) => {
+                if let Some(since) = session.anonymous_since.filter(|_| lasts) {
+                    decisions.push(Decision::Claimed {
+                        profile: person,
+                        identifier: device.clone(),
+                        since,
+                    });
+                }
+                session.active = Some(person);
+                session.anonymous_since = None;
+            }
+            None => {
+                session.active = None;
+                if !lasts || session.anonymous_since.is_none() {
+                    session.anonymous_since = Some(at);
+                }
+            }
+        }
+        session.last_at = session.last_at.max(at);
+    }
+
     /// Splits off identifiers that are (or now become) shared devices.
     fn split_shared<'a>(
         &mut self,
         identifiers: &'a [Identifier],
         strong: &[&Identifier],
+        at: DateTime<Utc>,
         decisions: &mut Vec<Decision>,
     ) -> (Vec<&'a Identifier>, Vec<&'a Identifier>) {
         let mut linking = Vec::new();
@@ -213,7 +293,12 @@ impl IdentityGraph {
             }
             let owner = self.profile_of(id).filter(|_| id.kind.is_shareable());
             if let Some(owner) = owner.filter(|p| strong.iter().any(|s| self.holds_other(*p, s))) {
-                self.shared.insert(id.clone(), owner);
+                let session = DeviceSession {
+                    active: Some(owner),
+                    last_at: at,
+                    anonymous_since: None,
+                };
+                self.shared.insert(id.clone(), session);
                 decisions.push(Decision::MarkedShared {
                     identifier: id.clone(),
                 });
@@ -315,8 +400,10 @@ impl IdentityGraph {
             self.owner.insert(id.clone(), survivor);
         }
         self.members.entry(survivor).or_default().extend(moved);
-        for active in self.shared.values_mut().filter(|p| **p == absorbed) {
-            *active = survivor;
+        for session in self.shared.values_mut() {
+            if session.active == Some(absorbed) {
+                session.active = Some(survivor);
+            }
         }
         let rekeyed: Vec<_> = self
             .separated

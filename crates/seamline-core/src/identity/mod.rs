@@ -12,6 +12,8 @@ pub mod identifier;
 pub mod policy;
 
 pub use extract::{observe, Observation};
-pub use graph::{ConflictReason, Decision, IdentityGraph, ProfileKey, Resolution, Snapshot};
+pub use graph::{
+    ConflictReason, Decision, DeviceSession, IdentityGraph, ProfileKey, Resolution, Snapshot,
+};
 pub use identifier::{Identifier, IdentifierKind};
 pub use policy::IdentityPolicy;

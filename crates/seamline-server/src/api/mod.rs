@@ -5,6 +5,7 @@ mod events;
 pub(crate) mod keys;
 pub(crate) mod members;
 pub(crate) mod profiles;
+pub(crate) mod settings;
 
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
@@ -42,5 +43,9 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/conflicts/{id}/dismiss",
             post(profiles::dismiss_conflict),
+        )
+        .route(
+            "/api/v1/settings/identity",
+            get(settings::identity).put(settings::put_identity),
         )
 }

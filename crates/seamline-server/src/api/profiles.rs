@@ -21,8 +21,8 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::identity::consent;
 use crate::identity::profiles::{self as service, compute, Computed};
+use crate::identity::{consent, policy_of};
 use crate::views::{EventView, Page};
 use crate::AppState;
 
@@ -123,7 +123,7 @@ pub async fn search(
     after: Option<(DateTime<Utc>, ProfileId)>,
 ) -> ApiResult<Vec<Profile>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty());
-    let policy = IdentityPolicy::default();
+    let policy = policy_of(store, ws).await?;
     let query = ProfileQuery {
         identifiers: q.map(|q| identifiers_in(q, &policy)).unwrap_or_default(),
         text: q.filter(|q| q.chars().count() >= 2).map(str::to_owned),
@@ -207,7 +207,8 @@ pub async fn lookup(
         .kind
         .parse::<IdentifierKind>()
         .map_err(|e| ApiError::field("invalid_value", "type", e))?;
-    let identifier = Identifier::parse(kind, &params.value, &IdentityPolicy::default())
+    let policy = policy_of(state.store.as_ref(), principal.workspace).await?;
+    let identifier = Identifier::parse(kind, &params.value, &policy)
         .map_err(|e| ApiError::field("invalid_identifier", "value", e.to_string()))?;
     let query = ProfileQuery {
         identifiers: vec![identifier],
@@ -321,7 +322,7 @@ pub(crate) async fn undo_merge(
     merge_id: Uuid,
 ) -> ApiResult<Vec<ProfileId>> {
     principal.require(Permission::WriteData)?;
-    let policy = IdentityPolicy::default();
+    let policy = policy_of(state.store.as_ref(), principal.workspace).await?;
     let profiles = service::unmerge(
         state.store.as_ref(),
         principal.workspace,

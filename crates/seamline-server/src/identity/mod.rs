@@ -8,8 +8,10 @@
 
 pub mod consent;
 mod ops;
+pub mod policy;
 pub mod profiles;
 mod resolve;
 pub mod worker;
 
+pub use policy::{policy_of, save_policy};
 pub use resolve::{resolve_events, resolve_in, tracked_of};

@@ -79,6 +79,15 @@ fn decision_op(decision: &Decision, cx: &EventContext<'_>) -> Option<Vec<Identit
             at: cx.at,
             resolved_at: None,
         })],
+        Decision::Claimed {
+            profile,
+            identifier,
+            since,
+        } => vec![IdentityOp::Claim {
+            device: identifier.clone(),
+            since: *since,
+            profile: ProfileId(*profile),
+        }],
         Decision::MarkedShared { .. } | Decision::Dropped { .. } => return None,
     })
 }
@@ -92,17 +101,44 @@ fn reason_text(value: &Value) -> String {
     }
 }
 
-/// The shared devices among `identifiers` and who is active on each now.
+/// The shared devices among `identifiers` and their sessions now.
 pub fn share_ops(graph: &IdentityGraph, identifiers: &[Identifier]) -> Vec<IdentityOp> {
     identifiers
         .iter()
         .filter_map(|id| {
-            graph.active_on(id).map(|active| IdentityOp::Share {
+            graph.session_on(id).map(|session| IdentityOp::Share {
                 identifier: id.clone(),
-                active: ProfileId(active),
+                session,
             })
         })
         .collect()
+}
+
+/// Where the resolved event goes: onto its profile, or left anonymous on
+/// the shared devices it happened on.
+pub fn placement_op(
+    graph: &IdentityGraph,
+    identifiers: &[Identifier],
+    event: &seamline_store::StoredEvent,
+    profile: Option<ProfileId>,
+) -> IdentityOp {
+    match profile {
+        Some(profile) => IdentityOp::Assign {
+            event: event.id,
+            seq: event.seq,
+            profile,
+        },
+        None => IdentityOp::LeaveAnonymous {
+            event: event.id,
+            seq: event.seq,
+            at: event.timestamp,
+            devices: identifiers
+                .iter()
+                .filter(|id| graph.is_shared(id))
+                .cloned()
+                .collect(),
+        },
+    }
 }
 
 /// Latest-wins traits: merges `newer` into `into`, each value kept when

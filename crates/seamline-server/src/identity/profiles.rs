@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::ops::{absorb_profile, decision_ops, merge_traits, share_ops, EventContext};
+use super::ops::{
+    absorb_profile, decision_ops, merge_traits, placement_op, share_ops, EventContext,
+};
 use super::tracked_of;
 use crate::error::{ApiError, ApiResult};
 
@@ -276,7 +278,7 @@ pub async fn unmerge(
     around.profiles.retain(|(key, _)| *key != live.id.as_uuid());
     around
         .shared
-        .retain(|(_, active)| *active != live.id.as_uuid());
+        .retain(|(_, session)| session.active != Some(live.id.as_uuid()));
     around
         .separated
         .push((record.survivor.as_uuid(), record.absorbed.as_uuid()));
@@ -316,8 +318,22 @@ fn replay(
         if observation.identifiers.is_empty() {
             continue;
         }
-        let resolution = graph.resolve(&observation.identifiers, event.id.as_uuid(), policy);
-        let traits = observation.traits_for(|id| graph.profile_of(id), resolution.profile);
+        let resolution = graph.resolve(
+            &observation.identifiers,
+            event.id.as_uuid(),
+            event.timestamp,
+            policy,
+        );
+        let placement = resolution.profile.map(ProfileId);
+        let kept: Vec<Decision> = resolution
+            .decisions
+            .iter()
+            .filter(|d| !matches!(d, Decision::Conflict { .. }))
+            .cloned()
+            .collect();
+        let traits = placement.map_or_else(Map::new, |p| {
+            observation.traits_for(|id| graph.profile_of(id), p.as_uuid())
+        });
         let cx = EventContext {
             workspace: ws,
             event: event.id,
@@ -325,24 +341,21 @@ fn replay(
             source: "track",
             traits: &traits,
         };
-        let kept: Vec<Decision> = resolution
-            .decisions
-            .iter()
-            .filter(|d| !matches!(d, Decision::Conflict { .. }))
-            .cloned()
-            .collect();
         ops.extend(
             decision_ops(&kept, &cx)
                 .into_iter()
                 .filter(|op| !matches!(op, IdentityOp::Merge(_))),
         );
         ops.extend(share_ops(&graph, &observation.identifiers));
-        let target = ProfileId(resolution.profile);
-        ops.push(IdentityOp::Assign {
-            event: event.id,
-            seq: event.seq,
-            profile: target,
-        });
+        ops.push(placement_op(
+            &graph,
+            &observation.identifiers,
+            event,
+            placement,
+        ));
+        let Some(target) = placement else {
+            continue;
+        };
         fold_into(&mut profiles, &kept, target, ws, &traits, event.timestamp);
         if !assigned.contains(&target) {
             assigned.push(target);

@@ -1,12 +1,15 @@
 //! Resolving one committed event into its profile.
 
+use chrono::DateTime;
 use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
 use seamline_core::ProfileId;
 use seamline_core::WorkspaceId;
 use seamline_store::{IdentityOp, IdentityTx, ProfileStore, StoreResult, StoredEvent};
 
-use super::ops::{absorb_profile, decision_ops, merge_traits, share_ops, EventContext};
+use super::ops::{
+    absorb_profile, decision_ops, merge_traits, placement_op, share_ops, EventContext,
+};
 
 /// The stored event as the core's tracked event (what `observe` reads).
 pub fn tracked_of(event: &StoredEvent) -> TrackedEvent {
@@ -39,7 +42,8 @@ pub async fn resolve_events(
 }
 
 /// Resolves `event` (once: a redelivered event changes nothing) and returns
-/// its profile, or `None` when it carries no usable identifier.
+/// its profile, or `None` when it carries no usable identifier or stays
+/// anonymous on a shared device.
 pub async fn resolve_in(
     tx: &mut dyn IdentityTx,
     policy: &IdentityPolicy,
@@ -60,27 +64,30 @@ pub async fn resolve_in(
         return Ok(None);
     }
     let mut graph = IdentityGraph::from_snapshot(tx.load(&identifiers, &[]).await?);
-    let resolution = graph.resolve(&identifiers, event.id.as_uuid(), policy);
-    let profile = ProfileId(resolution.profile);
-    let traits = observation.traits_for(|id| graph.profile_of(id), resolution.profile);
-    let cx = EventContext {
-        workspace: event.workspace_id,
-        event: event.id,
-        at: event.timestamp,
-        source: "track",
-        traits: &traits,
-    };
-    let mut ops = decision_ops(&resolution.decisions, &cx);
-    ops.extend(share_ops(&graph, &identifiers));
-    ops.push(IdentityOp::Assign {
-        event: event.id,
-        seq: event.seq,
-        profile,
-    });
-    tx.apply(&ops).await?;
-    let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
-    tx.apply(&[touch]).await?;
-    Ok(Some(profile))
+    let resolution = graph.resolve(&identifiers, event.id.as_uuid(), event.timestamp, policy);
+    let profile = resolution.profile.map(ProfileId);
+    let mut ops = Vec::new();
+    if let Some(profile) = profile {
+        let traits = observation.traits_for(|id| graph.profile_of(id), profile.as_uuid());
+        let cx = EventContext {
+            workspace: event.workspace_id,
+            event: event.id,
+            at: event.timestamp,
+            source: "track",
+            traits: &traits,
+        };
+        ops.extend(decision_ops(&resolution.decisions, &cx));
+        ops.extend(share_ops(&graph, &identifiers));
+        ops.push(placement_op(&graph, &identifiers, event, Some(profile)));
+        tx.apply(&ops).await?;
+        let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
+        tx.apply(&[touch]).await?;
+    } else {
+        ops.extend(share_ops(&graph, &identifiers));
+        ops.push(placement_op(&graph, &identifiers, event, None));
+        tx.apply(&ops).await?;
+    }
+    Ok(profile)
 }
 
 /// The target's traits and first/last seen after this event (and any
@@ -109,9 +116,15 @@ async fn touch_op(
         absorb_profile(&mut target, other);
     }
     merge_traits(&mut target, cx.traits, cx.at);
+    // A login that claims a session's anonymous events was there since then.
+    let claimed_since = decisions.iter().filter_map(|d| match d {
+        Decision::Claimed { since, .. } => Some(*since),
+        _ => None,
+    });
+    let first = claimed_since.fold(cx.at, DateTime::min);
     Ok(IdentityOp::Touch {
         profile,
-        first_seen: target.first_seen.min(cx.at),
+        first_seen: target.first_seen.min(first),
         last_seen: target.last_seen.max(cx.at),
         traits: target.traits,
         trait_times: target.trait_times,

@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use seamline_core::identity::IdentityPolicy;
 use seamline_store::{Backend, IDENTITY_CONSUMER};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::resolve_events;
+use super::{policy_of, resolve_events};
 
 const CLAIM_LIMIT: u32 = 50;
 const EVENTS_PER_TRANSACTION: usize = 64;
@@ -19,10 +18,9 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const POLL_EVERY: Duration = Duration::from_millis(500);
 
 pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: CancellationToken) {
-    let policy = IdentityPolicy::default();
     loop {
         let notified = committed.notified();
-        let pause = match resolve_once(store.as_ref(), &policy, &stop).await {
+        let pause = match resolve_once(store.as_ref(), &stop).await {
             Ok(0) => POLL_EVERY,
             Ok(_) => Duration::ZERO,
             Err(error) => {
@@ -47,11 +45,7 @@ pub async fn run(store: Arc<dyn Backend>, committed: Arc<Notify>, stop: Cancella
 
 /// Resolves one claim's worth of entries, fewer if told to stop (the rest
 /// stay leased and are taken again after the lease); returns how many.
-pub async fn resolve_once(
-    store: &dyn Backend,
-    policy: &IdentityPolicy,
-    stop: &CancellationToken,
-) -> anyhow::Result<usize> {
+pub async fn resolve_once(store: &dyn Backend, stop: &CancellationToken) -> anyhow::Result<usize> {
     let now = Utc::now();
     let entries = store
         .claim_outbox(IDENTITY_CONSUMER, CLAIM_LIMIT, now, now + LEASE)
@@ -61,6 +55,7 @@ pub async fn resolve_once(
         workspaces.sort();
         workspaces.dedup();
         for workspace in workspaces {
+            let policy = policy_of(store, workspace).await?;
             let events: Vec<_> = entry
                 .events
                 .iter()
@@ -68,7 +63,7 @@ pub async fn resolve_once(
                 .collect();
             // Short transactions, so ingest gets the (SQLite) write lock in between.
             for chunk in events.chunks(EVENTS_PER_TRANSACTION) {
-                resolve_events(store, policy, workspace, chunk).await?;
+                resolve_events(store, &policy, workspace, chunk).await?;
             }
         }
         store.complete_outbox(&[entry.id]).await?;

@@ -14,6 +14,7 @@ macro_rules! has_csrf {
 mod conflicts;
 mod events;
 mod format;
+mod identity_rules;
 mod login;
 mod profile;
 mod profiles;
@@ -49,6 +50,10 @@ pub fn router() -> Router<AppState> {
         .route("/conflicts", get(conflicts::page))
         .route("/conflicts/{id}/dismiss", post(conflicts::dismiss))
         .route("/settings", get(settings::page))
+        .route(
+            "/settings/identity",
+            get(identity_rules::page).post(identity_rules::submit),
+        )
         .route("/settings/members", post(settings::add_member))
         .route("/settings/members/{id}/role", post(settings::change_role))
         .route(

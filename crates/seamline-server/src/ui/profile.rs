@@ -434,7 +434,7 @@ impl ProfilePage<'_> {
                                         td.value {
                                             span.mono { (identifier_value(&i.kind, &i.value)) }
                                             @if i.shared {
-                                                " " span.status.shared title="Seen with more than one person: it links nobody any more; its anonymous events go to whoever was last active on it." { "shared device" }
+                                                " " span.status.shared title="Seen with more than one person: it links nobody any more; its anonymous events go to whoever is logged in on it in that session, and stay anonymous when nobody is." { "shared device" }
                                             }
                                         }
                                         td.source { (i.source) }

@@ -157,6 +157,7 @@ async fn render(
             dl.facts {
                 dt { "Name" } dd { (workspace.as_ref().map(|w| w.name.as_str()).unwrap_or("")) }
                 dt { "Workspace id" } dd.mono #workspace-id { (principal.workspace) }
+                dt { "Identity rules" } dd { a href="/settings/identity" { "Limits, block list, shared devices, phone region" } }
             }
         }
         section.card #members aria-labelledby="members-title" {

@@ -62,6 +62,30 @@ fn routes() -> Vec<Route> {
             body: Some(json!({"email": "{unique}", "role": "owner", "password": "long enough"})),
             allowed: &[Owner],
         },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/settings/identity",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/settings/identity",
+            body: Some(json!({"default_region": "RU"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/profiles",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/conflicts",
+            body: None,
+            allowed: everyone,
+        },
     ]
 }
 

@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod events_api;
+mod identity_rules;
 mod live;
 mod ops;
 mod profiles;

@@ -157,6 +157,18 @@ impl TestApp {
         }
     }
 
+    pub async fn api_put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(&self.workspace.api_key)
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        read(response).await
+    }
+
     pub async fn api_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         let response = self
             .http

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use seamline_core::identity::{Identifier, IdentifierKind, Snapshot};
+use seamline_core::identity::{DeviceSession, Identifier, IdentifierKind, Snapshot};
 use seamline_core::tracking::{EventType, TrackedEvent};
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use serde_json::{json, Map, Value};
@@ -41,6 +41,7 @@ pub async fn run_profile_suite<S: Store + ProfileStore>(store: &S, scan: &dyn Ra
     consent_history_is_kept_in_order(store).await;
     erasure_scrubs_the_person_everywhere(store, scan).await;
     profiles_of_one_workspace_are_invisible_to_another(store).await;
+    a_login_claims_the_events_left_anonymous_in_its_session(store).await;
 }
 
 /// A fixed time, `n` seconds after a base (millisecond precision).
@@ -118,6 +119,23 @@ async fn load<P: ProfileStore + ?Sized>(
     let snapshot = tx.load(identifiers, profiles).await.expect("load");
     tx.commit().await.expect("commit");
     snapshot
+}
+
+/// The session a test's [`share`] leaves on a device.
+fn session_of(active: ProfileId) -> DeviceSession {
+    DeviceSession {
+        active: Some(active.as_uuid()),
+        last_at: t(3),
+        anonymous_since: None,
+    }
+}
+
+/// Marks `device` shared with `active` on it.
+fn share(device: &Identifier, active: ProfileId) -> IdentityOp {
+    IdentityOp::Share {
+        identifier: device.clone(),
+        session: session_of(active),
+    }
 }
 
 /// A snapshot in one canonical order, each separation once.
@@ -290,6 +308,8 @@ pub async fn identity_tx_creates_profiles_and_owns_identifiers<S: Store + Profil
             source_event: Some(source_event),
             shared: false,
             active_profile: None,
+            session_last_at: None,
+            anonymous_since: None,
         },
         ProfileIdentifier {
             identifier: phone.clone(),
@@ -299,6 +319,8 @@ pub async fn identity_tx_creates_profiles_and_owns_identifiers<S: Store + Profil
             source_event: None,
             shared: false,
             active_profile: None,
+            session_last_at: None,
+            anonymous_since: None,
         },
         ProfileIdentifier {
             identifier: crm.clone(),
@@ -308,6 +330,8 @@ pub async fn identity_tx_creates_profiles_and_owns_identifiers<S: Store + Profil
             source_event: None,
             shared: false,
             active_profile: None,
+            session_last_at: None,
+            anonymous_since: None,
         },
     ];
     assert_eq!(stored, expected, "every field round-trips, oldest first");
@@ -411,10 +435,7 @@ pub async fn load_returns_owners_shared_devices_and_separations<S: Store + Profi
             own(&cookie, a, t(0)),
             own(&ua, a, t(1)),
             own(&ub, b, t(2)),
-            IdentityOp::Share {
-                identifier: cookie.clone(),
-                active: b,
-            },
+            share(&cookie, b),
             IdentityOp::Separate { a: c, b: a },
             IdentityOp::Separate { a, b: c },
         ],
@@ -444,7 +465,7 @@ pub async fn load_returns_owners_shared_devices_and_separations<S: Store + Profi
                 (a.as_uuid(), vec![cookie.clone(), ua.clone()]),
                 (b.as_uuid(), vec![ub.clone()]),
             ],
-            shared: vec![(cookie.clone(), b.as_uuid())],
+            shared: vec![(cookie.clone(), session_of(b))],
             separated: vec![pair(a, c)],
         }),
         "the holder and the profile active on the device, with a's separation"
@@ -510,10 +531,7 @@ pub async fn absorb_moves_everything_to_the_survivor<S: Store + ProfileStore>(st
             own(&e_email, earlier, t(0)),
             own(&s_user, survivor, t(0)),
             own(&device, x, t(0)),
-            IdentityOp::Share {
-                identifier: device.clone(),
-                active: earlier,
-            },
+            share(&device, earlier),
             assign(on_earlier, earlier),
             assign(on_absorbed, absorbed),
             assign(on_survivor, survivor),
@@ -1371,10 +1389,16 @@ pub async fn erasure_scrubs_the_person_everywhere<S: Store + ProfileStore>(
     their_event
         .payload
         .insert("traits".into(), json!({"name": "Пётр"}));
+    // Browsing on the person's cookie, shared and with nobody active.
+    let mut anonymous = event_at("er-5", EventType::Page, None, t(3));
+    anonymous.anonymous_id = Some(cookie.value.clone());
+    anonymous
+        .payload
+        .insert("anonymousId".into(), json!(cookie.value));
     let events = append(
         store,
         ws.id,
-        vec![identify, older_event, oldest_event, their_event],
+        vec![identify, older_event, oldest_event, their_event, anonymous],
     )
     .await;
 
@@ -1425,10 +1449,7 @@ pub async fn erasure_scrubs_the_person_everywhere<S: Store + ProfileStore>(
             own(&device, oldest, t(0)),
             own(&theirs, bystander, t(2)),
             own(&their_tablet, bystander, t(2)),
-            IdentityOp::Share {
-                identifier: their_tablet.clone(),
-                active: person,
-            },
+            share(&their_tablet, person),
             touch(person, json!({"name": name, "city": city}), (t(0), t(1))),
             touch(older, json!({"nickname": nickname}), (t(0), t(0))),
             touch(
@@ -1441,6 +1462,12 @@ pub async fn erasure_scrubs_the_person_everywhere<S: Store + ProfileStore>(
             assign(&events[1], older),
             assign(&events[2], oldest),
             assign(&events[3], bystander),
+            IdentityOp::LeaveAnonymous {
+                event: events[4].id,
+                seq: events[4].seq,
+                at: t(3),
+                devices: vec![cookie.clone()],
+            },
             IdentityOp::Absorb {
                 survivor: older,
                 absorbed: oldest,
@@ -1643,10 +1670,7 @@ pub async fn profiles_of_one_workspace_are_invisible_to_another<S: Store + Profi
             create(qa, t(0)),
             own(&email, pa, t(0)),
             own(&cookie, pa, t(0)),
-            IdentityOp::Share {
-                identifier: cookie.clone(),
-                active: qa,
-            },
+            share(&cookie, qa),
             touch(pa, json!({"name": "Изолированная"}), (t(0), t(1))),
             assign(&events[0], pa),
             IdentityOp::Absorb {
@@ -1770,10 +1794,7 @@ pub async fn profiles_of_one_workspace_are_invisible_to_another<S: Store + Profi
         &[
             create(pb, t(0)),
             own(&email, pb, t(5)),
-            IdentityOp::Share {
-                identifier: cookie.clone(),
-                active: pb,
-            },
+            share(&cookie, pb),
             IdentityOp::Absorb {
                 survivor: pb,
                 absorbed: pa,
@@ -1836,4 +1857,77 @@ pub async fn profiles_of_one_workspace_are_invisible_to_another<S: Store + Profi
         store.consents(a.id, pa).await.expect("consents"),
         vec![consent]
     );
+}
+
+pub async fn a_login_claims_the_events_left_anonymous_in_its_session<S: Store + ProfileStore>(
+    store: &S,
+) {
+    let (ws, _, _) = new_workspace(store).await;
+    let (ivan, maria) = (pid(), pid());
+    let tablet = ident(IdentifierKind::AnonymousId, "family-tablet");
+    let mut browsing = Vec::new();
+    for (n, at) in [(1, t(10)), (2, t(100)), (3, t(101))] {
+        let mut event = event_at(&format!("cl-{n}"), EventType::Page, None, at);
+        event.anonymous_id = Some(tablet.value.clone());
+        browsing.push(event);
+    }
+    let events = append(store, ws.id, browsing).await;
+    let left = |event: &StoredEvent| IdentityOp::LeaveAnonymous {
+        event: event.id,
+        seq: event.seq,
+        at: event.timestamp,
+        devices: vec![tablet.clone()],
+    };
+    apply(
+        store,
+        ws.id,
+        &[
+            create(ivan, t(0)),
+            create(maria, t(0)),
+            own(&tablet, ivan, t(0)),
+            share(&tablet, maria),
+            // The first event was Maria's until a replay left it anonymous.
+            assign(&events[0], maria),
+            left(&events[0]),
+            left(&events[1]),
+            left(&events[2]),
+            // Ivan logs in at t(102): the session began at t(100).
+            IdentityOp::Claim {
+                device: tablet.clone(),
+                since: t(100),
+                profile: ivan,
+            },
+        ],
+    )
+    .await;
+    let timeline = |p| async move {
+        event_ids(
+            &store
+                .profile_events(ws.id, p, &all_events(10))
+                .await
+                .expect("timeline"),
+        )
+    };
+    assert_eq!(
+        timeline(ivan).await,
+        [events[2].id, events[1].id],
+        "the session's anonymous events are Ivan's"
+    );
+    assert!(
+        timeline(maria).await.is_empty(),
+        "an event left anonymous is on nobody's profile"
+    );
+    // A claimed event is claimed once; an earlier session stays claimable.
+    apply(
+        store,
+        ws.id,
+        &[IdentityOp::Claim {
+            device: tablet.clone(),
+            since: t(0),
+            profile: maria,
+        }],
+    )
+    .await;
+    assert_eq!(timeline(maria).await, [events[0].id]);
+    assert_eq!(timeline(ivan).await.len(), 2);
 }

@@ -8,13 +8,20 @@
 //! ends with are held against the generator's truth with pairwise precision
 //! and recall: of the record pairs put in one profile, how many belong to one
 //! person; of the pairs that belong to one person, how many share a profile.
-//! A record that only a shared device identifies goes wherever `resolve`
-//! sends it (the person last active there) and its truth is the person who
-//! really held the device.
+//!
+//! The truth is who really left each record, even in a session on a shared
+//! family tablet in which nobody logs in, where only the generator knows who
+//! held it: no rule can attribute those without guessing, so they cap
+//! recall (left anonymous) or precision (guessed wrong). Beside it the same
+//! figures are reported as the product defines such sessions: nobody's (the
+//! issue: their events "stay anonymous"), each record a person of its own.
 
 mod population;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use clap::Args;
 use seamline_core::identity::graph::{ConflictReason, Decision};
@@ -58,17 +65,13 @@ pub fn run(args: IdentityArgs) -> anyhow::Result<()> {
     progress("scoring against the truth".into());
     let truth: Vec<u32> = population.records.iter().map(|r| r.person).collect();
     let quality = Quality::measure(&run.profile_of_record, &truth);
-    // The same, leaving out the records only a shared device identifies:
-    // what the rules decide on evidence rather than on who was last active.
-    let (profiles, people): (Vec<u32>, Vec<u32>) = population
-        .records
-        .iter()
-        .zip(&run.profile_of_record)
-        .filter(|(r, _)| r.moment != Moment::TabletAnonymous)
-        .map(|(r, p)| (*p, r.person))
-        .unzip();
-    let evidenced = Quality::measure(&profiles, &people);
-    let misplaced = misplaced_by_moment(&population, &run.profile_of_record, &quality.majority);
+    let defined = Quality::measure(&run.profile_of_record, &owners(&population));
+    let misplaced = misplaced_by_moment(
+        &population,
+        &run.profile_of_record,
+        &quality.majority,
+        &truth,
+    );
     let mut report = Report {
         date,
         machine,
@@ -86,8 +89,8 @@ pub fn run(args: IdentityArgs) -> anyhow::Result<()> {
         people: quality.people,
         precision: quality.precision(),
         recall: quality.recall(),
-        evidenced_precision: evidenced.precision(),
-        evidenced_recall: evidenced.recall(),
+        defined_precision: defined.precision(),
+        defined_recall: defined.recall(),
         pairs: quality.pairs,
         people_split: quality.people_split,
         profiles_mixed: quality.profiles_mixed,
@@ -102,6 +105,23 @@ pub fn run(args: IdentityArgs) -> anyhow::Result<()> {
         print!("{}", report.table());
     }
     Ok(())
+}
+
+/// Per record, who it belongs to as the product defines it; a record that
+/// belongs to nobody is a person of its own (numbered after everyone).
+fn owners(population: &Population) -> Vec<u32> {
+    let nobody = population
+        .records
+        .iter()
+        .map(|r| r.person)
+        .max()
+        .map_or(0, |p| p + 1);
+    population
+        .records
+        .iter()
+        .enumerate()
+        .map(|(n, r)| r.owner().unwrap_or(nobody + n as u32))
+        .collect()
 }
 
 /// Progress goes to stderr so `--json` output stays clean.
@@ -157,14 +177,20 @@ struct Decisions {
     conflicts_separated: usize,
     marked_shared: usize,
     dropped: usize,
+    /// Events on a shared device that nobody was active on.
+    left_anonymous: usize,
+    /// Logins that claimed their session's anonymous events.
+    claimed: usize,
 }
 
 fn resolve_all(population: &Population, policy: &IdentityPolicy) -> Run {
     let records = &population.records;
+    let start = chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_454);
     let mut graph = IdentityGraph::default();
     // Which profile absorbed which: a forest over record indices.
     let mut absorbed_into: Vec<u32> = (0..records.len() as u32).collect();
     let mut assigned = Vec::with_capacity(records.len());
+    let mut anonymous = AnonymousOnDevices::default();
     let mut latencies = Vec::with_capacity(records.len());
     let mut decisions = Decisions::default();
     let mut identifiers: Vec<Identifier> = Vec::with_capacity(8);
@@ -180,15 +206,34 @@ fn resolve_all(population: &Population, policy: &IdentityPolicy) -> Run {
                 Err(_) => decisions.refused += 1,
             }
         }
+        let at = start + chrono::TimeDelta::seconds(i64::from(record.time));
         let t1 = Instant::now();
-        let resolution = graph.resolve(&identifiers, key(n), policy);
+        let resolution = graph.resolve(&identifiers, key(n), at, policy);
         let t2 = Instant::now();
         normalise += t1 - t0;
         resolve += t2 - t1;
         latencies.push(u32::try_from((t2 - t0).as_nanos()).unwrap_or(u32::MAX));
-        assigned.push(record_of(resolution.profile) as u32);
+        match resolution.profile {
+            Some(profile) => assigned.push(record_of(profile) as u32),
+            None => {
+                // Nobody's, for now: a profile of its own unless claimed.
+                decisions.left_anonymous += 1;
+                assigned.push(n as u32);
+                anonymous.leave(&graph, &identifiers, n, at);
+            }
+        }
         for decision in &resolution.decisions {
             decisions.count(decision, &mut absorbed_into);
+            if let Decision::Claimed {
+                profile,
+                identifier,
+                since,
+            } = decision
+            {
+                for claimed in anonymous.claim(identifier, *since) {
+                    assigned[claimed] = record_of(*profile) as u32;
+                }
+            }
         }
     }
     let elapsed = started.elapsed();
@@ -204,6 +249,37 @@ fn resolve_all(population: &Population, policy: &IdentityPolicy) -> Run {
         profile_of_record,
         profiles: graph.profile_count(),
         decisions,
+    }
+}
+
+/// Records left anonymous on each shared device, as the store keeps them
+/// for a later login to claim.
+#[derive(Default)]
+struct AnonymousOnDevices(HashMap<Identifier, Vec<(usize, DateTime<Utc>)>>);
+
+impl AnonymousOnDevices {
+    fn leave(
+        &mut self,
+        graph: &IdentityGraph,
+        identifiers: &[Identifier],
+        record: usize,
+        at: DateTime<Utc>,
+    ) {
+        for device in identifiers.iter().filter(|id| graph.is_shared(id)) {
+            self.0.entry(device.clone()).or_default().push((record, at));
+        }
+    }
+
+    /// The records left on `device` since `since`; earlier ones can no
+    /// longer be claimed and are forgotten.
+    fn claim(&mut self, device: &Identifier, since: DateTime<Utc>) -> Vec<usize> {
+        self.0
+            .remove(device)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, at)| *at >= since)
+            .map(|(record, _)| record)
+            .collect()
     }
 }
 
@@ -225,6 +301,7 @@ impl Decisions {
             },
             Decision::MarkedShared { .. } => self.marked_shared += 1,
             Decision::Dropped { .. } => self.dropped += 1,
+            Decision::Claimed { .. } => self.claimed += 1,
         }
     }
 }
@@ -353,6 +430,7 @@ fn misplaced_by_moment(
     population: &Population,
     profile_of_record: &[u32],
     majority: &[u32],
+    truth: &[u32],
 ) -> Vec<Misplaced> {
     Moment::ALL
         .iter()
@@ -362,10 +440,11 @@ fn misplaced_by_moment(
                 records: 0,
                 misplaced: 0,
             };
-            for (record, profile) in population.records.iter().zip(profile_of_record) {
+            let records = population.records.iter().zip(profile_of_record).zip(truth);
+            for ((record, profile), owner) in records {
                 if record.moment == *moment {
                     out.records += 1;
-                    out.misplaced += usize::from(majority[*profile as usize] != record.person);
+                    out.misplaced += usize::from(majority[*profile as usize] != *owner);
                 }
             }
             out
@@ -394,10 +473,10 @@ struct Report {
     people: usize,
     precision: f64,
     recall: f64,
-    /// Precision and recall without the anonymous records on shared
-    /// devices (which go to whoever was last active there).
-    evidenced_precision: f64,
-    evidenced_recall: f64,
+    /// Precision and recall with sessions on a shared device in which nobody
+    /// logs in counted as nobody's, as the product defines them.
+    defined_precision: f64,
+    defined_recall: f64,
     pairs: Pairs,
     people_split: usize,
     profiles_mixed: usize,
@@ -462,9 +541,10 @@ impl Report {
              latency:  p50 {:.1} µs, p99 {:.1} µs, max {:.1} ms (one record, normalised and resolved)\n\
              profiles: {} for {} people ({:+.2}%); {} people split, {} profiles mixed\n\
              pairs:    precision {:.4}, recall {:.4} ({} predicted, {} true, {} agreeing)\n\
-             \x20         without anonymous records on shared tablets: precision {:.4}, recall {:.4}\n\
+             \x20         tablet sessions nobody logs into as nobody's: precision {:.4}, recall {:.4}\n\
              rules:    {} created, {} merged, {} marked shared, {} strong conflicts, \
-             {} limit conflicts, {} dropped, {} raw values refused\n\n",
+             {} limit conflicts, {} dropped, {} raw values refused\n\
+             \x20         {} events left anonymous on shared devices, {} logins claimed their session\n\n",
             self.seconds, self.records_per_s / 1000.0, self.normalise_seconds, self.resolve_seconds,
             self.latency_p50_us, self.latency_p99_us, self.latency_max_us / 1000.0,
             self.profiles, self.people,
@@ -472,10 +552,11 @@ impl Report {
             self.people_split, self.profiles_mixed,
             self.precision, self.recall,
             self.pairs.predicted, self.pairs.actual, self.pairs.agreeing,
-            self.evidenced_precision, self.evidenced_recall,
+            self.defined_precision, self.defined_recall,
             self.decisions.created, self.decisions.merged, self.decisions.marked_shared,
             self.decisions.conflicts_strong, self.decisions.conflicts_limit,
             self.decisions.dropped, self.decisions.refused,
+            self.decisions.left_anonymous, self.decisions.claimed,
         );
         out += &format!(
             "{:<30} {:>9} {:>7} {:>10}\n",
@@ -532,8 +613,42 @@ mod tests {
         };
         assert_eq!(raws(&a), raws(&b));
         let run = resolve_all(&a, &IdentityPolicy::default());
-        let truth: Vec<u32> = a.records.iter().map(|r| r.person).collect();
-        let q = Quality::measure(&run.profile_of_record, &truth);
+        let q = Quality::measure(&run.profile_of_record, &owners(&a));
         assert!(q.precision() > 0.9 && q.recall() > 0.9);
+    }
+
+    #[test]
+    fn tablet_sessions_follow_the_person_logged_in_and_nobody_else() {
+        let population = Population::generate(50_000, 3);
+        let run = resolve_all(&population, &IdentityPolicy::default());
+        let count = |moment| {
+            population
+                .records
+                .iter()
+                .filter(|r| r.moment == moment)
+                .count()
+        };
+        let anonymous_on_tablets =
+            count(Moment::TabletAnonymous) + count(Moment::TabletBeforeLogin);
+        assert!(run.decisions.left_anonymous > 0 && run.decisions.claimed > 0);
+        assert!(
+            run.decisions.left_anonymous <= anonymous_on_tablets,
+            "only anonymous events on shared tablets are left anonymous"
+        );
+        let truth: Vec<u32> = population.records.iter().map(|r| r.person).collect();
+        let q = Quality::measure(&run.profile_of_record, &truth);
+        let misplaced =
+            misplaced_by_moment(&population, &run.profile_of_record, &q.majority, &truth);
+        for m in misplaced.iter().filter(|m| {
+            m.moment != Moment::TabletAnonymous && m.moment != Moment::TabletBeforeLogin
+        }) {
+            assert!(
+                m.misplaced * 1000 <= m.records,
+                "{} of {} records ({}) went to someone else",
+                m.misplaced,
+                m.records,
+                m.moment.name()
+            );
+        }
     }
 }

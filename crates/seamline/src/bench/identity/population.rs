@@ -15,7 +15,9 @@
 //! logged in) is indistinguishable from a second person, so the generator
 //! does not make such people and the figures measure the rules, not luck.
 //! The one exception is deliberate: anonymous browsing on a shared family
-//! tablet, where only the generator knows who held it.
+//! tablet. A session there in which nobody logs in is nobody's as the
+//! product defines it (only the generator knows who held the tablet);
+//! [`Record::owner`] says so, and `person` still says who held it.
 
 use std::fmt::Write as _;
 
@@ -94,20 +96,25 @@ pub enum Moment {
     LoggedIn,
     /// A purchase at the till with the loyalty card and a phone.
     Till,
-    /// Anonymous browsing on a family tablet two people use.
+    /// Anonymous browsing on a family tablet two people use, in a session
+    /// in which nobody logs in.
     TabletAnonymous,
+    /// Anonymous browsing on a family tablet before a login in the same
+    /// session.
+    TabletBeforeLogin,
     /// A login or logged-in event on a family tablet.
     TabletLoggedIn,
 }
 
 impl Moment {
-    pub const ALL: [Moment; 7] = [
+    pub const ALL: [Moment; 8] = [
         Moment::AnonymousVisitor,
         Moment::Browsing,
         Moment::Login,
         Moment::LoggedIn,
         Moment::Till,
         Moment::TabletAnonymous,
+        Moment::TabletBeforeLogin,
         Moment::TabletLoggedIn,
     ];
 
@@ -118,19 +125,30 @@ impl Moment {
             Moment::Login => "login / identify",
             Moment::LoggedIn => "logged in",
             Moment::Till => "till purchase (card + phone)",
-            Moment::TabletAnonymous => "family tablet, anonymous",
+            Moment::TabletAnonymous => "family tablet, nobody logs in",
+            Moment::TabletBeforeLogin => "family tablet, before a login",
             Moment::TabletLoggedIn => "family tablet, logged in",
         }
     }
 }
 
-/// One record: who really left it, and its raw identifiers.
+/// One record: who really left it, when, and its raw identifiers.
 #[derive(Debug, Clone, Copy)]
 pub struct Record {
     pub person: u32,
     pub moment: Moment,
+    /// Seconds into the period.
+    pub time: u32,
     first_raw: u32,
     raws: u8,
+}
+
+impl Record {
+    /// The person the record belongs to as the product defines it: nobody
+    /// for a session on a shared device in which nobody logs in.
+    pub fn owner(&self) -> Option<u32> {
+        (self.moment != Moment::TabletAnonymous).then_some(self.person)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +238,6 @@ struct Customer {
 struct Generator {
     rng: StdRng,
     records: Vec<Record>,
-    times: Vec<u64>,
     raws: Vec<Raw>,
     text: String,
     /// The raws of the record being written.
@@ -235,7 +252,6 @@ impl Generator {
         Self {
             rng: StdRng::seed_from_u64(seed),
             records: Vec::with_capacity(records + 256),
-            times: Vec::with_capacity(records + 256),
             raws: Vec::with_capacity(records * 2),
             text: String::with_capacity(records * 48),
             pending: Vec::new(),
@@ -375,7 +391,7 @@ impl Generator {
                 let mut t = start;
                 if self.rng.gen_bool(TABLET_LOGIN) {
                     for _ in 0..self.rng.gen_range(0..=2) {
-                        self.anonymous(t, c.person, ANON, &tablet, Moment::TabletAnonymous);
+                        self.anonymous(t, c.person, ANON, &tablet, Moment::TabletBeforeLogin);
                         t += EVENT_GAP;
                     }
                     self.login(t, c, ANON, &tablet, Moment::TabletLoggedIn);
@@ -469,10 +485,10 @@ impl Generator {
         self.records.push(Record {
             person,
             moment,
+            time: u32::try_from(time).expect("the period fits in u32 seconds"),
             first_raw,
             raws,
         });
-        self.times.push(time);
     }
 
     /// `min..=max` session start times, in order.
@@ -563,7 +579,6 @@ impl Generator {
     /// the first `limit` generated.
     fn finish(mut self, limit: usize) -> Population {
         self.records.truncate(limit);
-        self.times.truncate(limit);
         let mut seen = vec![false; self.next_person as usize];
         for r in &self.records {
             seen[r.person as usize] = true;
@@ -573,7 +588,7 @@ impl Generator {
         let registered = self.mix.registered.max(1);
         self.mix.cookies_per_registered = self.cookies as f64 / registered as f64;
         let mut order: Vec<u32> = (0..self.records.len() as u32).collect();
-        order.sort_by_key(|&i| (self.times[i as usize], i));
+        order.sort_by_key(|&i| (self.records[i as usize].time, i));
         let records: Vec<Record> = order
             .into_iter()
             .map(|i| self.records[i as usize])

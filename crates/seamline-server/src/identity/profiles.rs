@@ -204,6 +204,9 @@ pub async fn merge_by_hand(
     ])
     .await?;
     tx.commit().await?;
+    store
+        .merge_conversations(ws, survivor.id, absorbed.id, record.at)
+        .await?;
     Ok(record)
 }
 
@@ -298,6 +301,13 @@ pub async fn unmerge(
     });
     tx.apply(&ops).await?;
     tx.commit().await?;
+    // The conversation splits with the profiles: each side's messages go
+    // back to the profile they were written for.
+    for profile in replayed.iter().filter(|p| **p != live.id) {
+        store
+            .split_conversation(ws, live.id, *profile, Utc::now())
+            .await?;
+    }
     Ok(replayed)
 }
 

@@ -1,11 +1,11 @@
 //! Resolving one committed event into its profile.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
 use seamline_core::ProfileId;
 use seamline_core::WorkspaceId;
-use seamline_store::{IdentityOp, IdentityTx, ProfileStore, StoreResult, StoredEvent};
+use seamline_store::{Backend, IdentityOp, IdentityTx, StoreResult, StoredEvent};
 
 use super::ops::{
     absorb_profile, decision_ops, merge_traits, placement_op, share_ops, EventContext,
@@ -27,31 +27,45 @@ pub fn tracked_of(event: &StoredEvent) -> TrackedEvent {
     }
 }
 
-/// Resolves `events` of one workspace in one serialised transaction.
+/// Resolves `events` of one workspace in one serialised transaction, then
+/// merges the conversations of the profiles it merged.
 pub async fn resolve_events(
-    store: &dyn ProfileStore,
+    store: &dyn Backend,
     policy: &IdentityPolicy,
     workspace: WorkspaceId,
     events: &[&StoredEvent],
 ) -> StoreResult<()> {
     let mut tx = store.begin_identity(workspace).await?;
+    let mut merged = Vec::new();
     for event in events {
-        resolve_in(tx.as_mut(), policy, event).await?;
+        merged.extend(resolve_in(tx.as_mut(), policy, event).await?.merged);
     }
-    tx.commit().await
+    tx.commit().await?;
+    for (survivor, absorbed, at) in merged {
+        store
+            .merge_conversations(workspace, survivor, absorbed, at)
+            .await?;
+    }
+    Ok(())
 }
 
-/// Resolves `event` (once: a redelivered event changes nothing) and returns
-/// its profile, or `None` when it carries no usable identifier or stays
-/// anonymous on a shared device.
+/// Where one event went and which profiles it merged (survivor, absorbed).
+#[derive(Debug, Default)]
+pub struct Placed {
+    /// None: no usable identifier, or anonymous on a shared device.
+    pub profile: Option<ProfileId>,
+    pub merged: Vec<(ProfileId, ProfileId, DateTime<Utc>)>,
+}
+
+/// Resolves `event` (once: a redelivered event changes nothing).
 pub async fn resolve_in(
     tx: &mut dyn IdentityTx,
     policy: &IdentityPolicy,
     event: &StoredEvent,
-) -> StoreResult<Option<ProfileId>> {
+) -> StoreResult<Placed> {
     let observation = observe(&tracked_of(event), policy);
     if tx.is_assigned(event.id).await? {
-        return Ok(None);
+        return Ok(Placed::default());
     }
     let erased = tx.erased(&observation.identifiers).await?;
     let identifiers: Vec<Identifier> = observation
@@ -61,7 +75,7 @@ pub async fn resolve_in(
         .cloned()
         .collect();
     if identifiers.is_empty() {
-        return Ok(None);
+        return Ok(Placed::default());
     }
     let mut graph = IdentityGraph::from_snapshot(tx.load(&identifiers, &[]).await?);
     let resolution = graph.resolve(&identifiers, event.id.as_uuid(), event.timestamp, policy);
@@ -87,7 +101,17 @@ pub async fn resolve_in(
         ops.push(placement_op(&graph, &identifiers, event, None));
         tx.apply(&ops).await?;
     }
-    Ok(profile)
+    let merged = resolution
+        .decisions
+        .iter()
+        .filter_map(|d| match d {
+            seamline_core::identity::Decision::Merged {
+                survivor, absorbed, ..
+            } => Some((ProfileId(*survivor), ProfileId(*absorbed), event.timestamp)),
+            _ => None,
+        })
+        .collect();
+    Ok(Placed { profile, merged })
 }
 
 /// The target's traits and first/last seen after this event (and any

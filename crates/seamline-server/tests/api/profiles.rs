@@ -550,3 +550,138 @@ async fn two_instances_racing_on_postgres_and_nats_end_in_one_consistent_graph()
     }
     assert_eq!(seen.len(), PEOPLE * 4);
 }
+
+/// A customer message written into `profile`'s conversation, as a channel
+/// would store it.
+async fn write_in(app: &TestApp, profile: &Value, body: &str) {
+    use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
+    use seamline_store::NewMessage;
+    let ws = app.workspace.workspace.id;
+    let profile: seamline_core::ProfileId = profile["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .map(seamline_core::ProfileId)
+        .expect("profile id");
+    let now = chrono::Utc::now();
+    let (conversation, _) = app
+        .store
+        .conversation_for_profile(ws, profile, now)
+        .await
+        .expect("conversation");
+    let message = Message::new(
+        seamline_core::ConversationMessageId(uuid::Uuid::now_v7()),
+        conversation.conversation.id,
+        MessageKind::Inbound,
+        Channel::Telegram,
+        body.to_owned(),
+        now,
+    )
+    .expect("a message");
+    app.store
+        .append_message(
+            ws,
+            &NewMessage {
+                message,
+                sender: None,
+                attachments: Vec::new(),
+                external_id: None,
+                delivery: None,
+            },
+        )
+        .await
+        .expect("append");
+}
+
+async fn bodies(app: &TestApp, profile: &Value) -> Vec<String> {
+    let ws = app.workspace.workspace.id;
+    let profile = seamline_core::ProfileId(
+        profile["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("profile id"),
+    );
+    let (conversation, _) = app
+        .store
+        .conversation_for_profile(ws, profile, chrono::Utc::now())
+        .await
+        .expect("conversation");
+    let query = seamline_store::MessageQuery {
+        limit: 50,
+        ..Default::default()
+    };
+    let mut bodies: Vec<String> = app
+        .store
+        .list_messages(ws, conversation.conversation.id, &query)
+        .await
+        .expect("messages")
+        .into_iter()
+        .map(|m| m.message.body)
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+#[tokio::test]
+async fn conversations_merge_and_split_with_their_profiles() {
+    let app = spawn_app().await;
+    app.send(vec![
+        json!({"type": "identify", "anonymousId": "tg-visitor", "traits": {"email": "olga@example.ru"}}),
+        json!({"type": "identify", "anonymousId": "wa-visitor", "traits": {"phone": "+7 916 123-45-67"}}),
+    ])
+    .await;
+    app.settled(2).await;
+    let by_email = app.lookup("email", "olga@example.ru").await;
+    let by_phone = app.lookup("phone", "+79161234567").await;
+    write_in(&app, &by_email, "Здравствуйте, где мой заказ?").await;
+    write_in(&app, &by_phone, "Это снова я, с WhatsApp").await;
+
+    // One event ties the e-mail and the phone: one person, one conversation.
+    app.send(vec![json!({"type": "identify", "userId": "olga",
+        "traits": {"email": "olga@example.ru", "phone": "89161234567"}})])
+        .await;
+    let merged = app
+        .eventually(
+            "/api/v1/profiles/lookup?type=email&value=olga%40example.ru",
+            |p| identifiers(p).iter().any(|i| i.starts_with("phone:")),
+        )
+        .await;
+    let expected = vec![
+        "Здравствуйте, где мой заказ?".to_owned(),
+        "Это снова я, с WhatsApp".to_owned(),
+    ];
+    assert_eq!(bodies(&app, &merged).await, expected);
+
+    // Undoing the merge gives each side its own messages back.
+    let (_, merges) = app
+        .api_get(&format!(
+            "/api/v1/profiles/{}/merges",
+            merged["id"].as_str().unwrap_or("")
+        ))
+        .await;
+    let merge = merges["data"]
+        .as_array()
+        .and_then(|m| {
+            m.iter()
+                .find(|m| m["via"]["type"] == "email" || m["via"]["type"] == "phone")
+        })
+        .cloned()
+        .expect("the merge is explained");
+    let (status, _) = app
+        .api_post(
+            &format!(
+                "/api/v1/profiles/{}/unmerge",
+                merged["id"].as_str().unwrap_or("")
+            ),
+            &json!({"merge_id": merge["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let email_side = app.lookup("email", "olga@example.ru").await;
+    let phone_side = app.lookup("phone", "+79161234567").await;
+    assert_ne!(email_side["id"], phone_side["id"]);
+    let mut both = bodies(&app, &email_side).await;
+    both.extend(bodies(&app, &phone_side).await);
+    both.sort();
+    assert_eq!(both, expected, "nothing lost or doubled by the split");
+    assert_eq!(bodies(&app, &email_side).await.len(), 1);
+}

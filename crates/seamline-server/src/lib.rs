@@ -17,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod identity;
+pub mod inbox;
 pub mod ingest;
 pub mod ops;
 pub mod outbox;

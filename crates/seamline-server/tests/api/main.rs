@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod events_api;
 mod identity_rules;
+mod inbox;
 mod live;
 mod ops;
 mod profiles;

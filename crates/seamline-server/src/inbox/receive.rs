@@ -1,0 +1,198 @@
+//! One inbound message: who wrote (identity resolution, the same path as a
+//! tracked event), into which conversation, and to which operator.
+
+use chrono::{DateTime, Utc};
+use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
+use seamline_core::tracking::{parse_message, Envelope};
+use seamline_core::{ConversationMessageId, EventId, FieldError, ProfileId, WorkspaceId};
+use seamline_store::{
+    AppendedMessage, Backend, NewEvent, NewMessage, StoreError, IDENTITY_CONSUMER,
+};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::route::route_conversation;
+use crate::identity::{policy_of, resolve_in};
+
+/// Who wrote, as the channel knows them. At least one is needed.
+#[derive(Debug, Clone, Default)]
+pub struct Customer {
+    /// The tracking anonymous id (the site widget's visitor).
+    pub anonymous_id: Option<String>,
+    /// A verified site login (the widget's HMAC-checked user id).
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// The channel's own id of the sender: `("telegram", "123456")`.
+    pub channel_id: Option<(String, String)>,
+    /// A name the channel gives, kept as a trait.
+    pub name: Option<String>,
+}
+
+/// A customer's message arriving on a channel.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub workspace: WorkspaceId,
+    pub channel: Channel,
+    pub customer: Customer,
+    pub body: String,
+    /// The provider's message id: a retry with the same one is stored once.
+    pub external_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub struct Received {
+    pub profile: ProfileId,
+    pub message: AppendedMessage,
+    /// The operator it was routed to now, if it was.
+    pub assigned: Option<seamline_core::MemberId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores `inbound` in its customer's conversation (once, whatever the
+/// retries) and routes the conversation if nobody has it.
+pub async fn receive(store: &dyn Backend, inbound: Inbound) -> Result<Received, InboxError> {
+    let ws = inbound.workspace;
+    if let Some(external) = &inbound.external_id {
+        if let Some(existing) = store
+            .message_by_external_id(ws, inbound.channel, external)
+            .await?
+        {
+            let conversation = store
+                .conversation_for_profile(ws, existing.profile_id, inbound.at)
+                .await?
+                .0;
+            return Ok(Received {
+                profile: existing.profile_id,
+                message: AppendedMessage {
+                    message: existing,
+                    new: false,
+                    conversation,
+                    reopened: None,
+                },
+                assigned: None,
+            });
+        }
+    }
+    let profile = identify(store, &inbound).await?;
+    let (conversation, _) = store
+        .conversation_for_profile(ws, profile, inbound.at)
+        .await?;
+    let message = Message::new(
+        ConversationMessageId(Uuid::now_v7()),
+        conversation.conversation.id,
+        MessageKind::Inbound,
+        inbound.channel,
+        inbound.body.clone(),
+        inbound.at,
+    )?;
+    let appended = store
+        .append_message(
+            ws,
+            &NewMessage {
+                message,
+                sender: inbound.customer.name.clone(),
+                attachments: Vec::new(),
+                external_id: inbound.external_id.clone(),
+                delivery: None,
+            },
+        )
+        .await?;
+    let assigned = if appended.new && appended.conversation.conversation.assignee.is_none() {
+        route_conversation(store, ws, &appended.conversation, inbound.at).await?
+    } else {
+        None
+    };
+    Ok(Received {
+        profile,
+        message: appended,
+        assigned,
+    })
+}
+
+/// The customer's profile: the message is also an event of theirs
+/// (`Message Received`, without its text), resolved here and now through
+/// the identity rules so that the conversation knows whose it is.
+async fn identify(store: &dyn Backend, inbound: &Inbound) -> Result<ProfileId, InboxError> {
+    let event = event_of(inbound)?;
+    let lease = Utc::now() + chrono::TimeDelta::seconds(60);
+    let appended = store
+        .append_and_claim(vec![event], IDENTITY_CONSUMER, lease)
+        .await?;
+    let policy = policy_of(store, inbound.workspace).await?;
+    let mut profile = None;
+    if let Some(entry) = &appended.entry {
+        let mut tx = store.begin_identity(inbound.workspace).await?;
+        for stored in &entry.events {
+            profile = resolve_in(tx.as_mut(), &policy, stored).await?.profile;
+        }
+        tx.commit().await?;
+        store.complete_outbox(&[entry.id]).await?;
+    }
+    profile.ok_or_else(|| {
+        FieldError::new(
+            "unknown_customer",
+            "customer",
+            "the message names nobody: give an id, a phone or an e-mail the rules accept",
+        )
+        .into()
+    })
+}
+
+fn event_of(inbound: &Inbound) -> Result<NewEvent, FieldError> {
+    let c = &inbound.customer;
+    let mut traits = serde_json::Map::new();
+    for (key, value) in [("email", &c.email), ("phone", &c.phone), ("name", &c.name)] {
+        if let Some(value) = value {
+            traits.insert(key.into(), Value::String(value.clone()));
+        }
+    }
+    let external: Vec<Value> = c
+        .channel_id
+        .iter()
+        .map(|(kind, id)| json!({"type": kind, "id": id}))
+        .collect();
+    let mut message = json!({
+        "type": "track",
+        "event": "Message Received",
+        "properties": {"channel": inbound.channel.as_str()},
+        "context": {"traits": traits, "externalIds": external},
+        "timestamp": inbound.at.to_rfc3339(),
+    });
+    if let Some(anonymous) = &c.anonymous_id {
+        message["anonymousId"] = json!(anonymous);
+    }
+    if let Some(user) = &c.user_id {
+        message["userId"] = json!(user);
+    }
+    if c.anonymous_id.is_none() && c.user_id.is_none() {
+        // The tracking API needs one of the two; the channel's id is it.
+        let Some((kind, id)) = &c.channel_id else {
+            return Err(FieldError::new(
+                "unknown_customer",
+                "customer",
+                "the message names nobody",
+            ));
+        };
+        message["anonymousId"] = json!(format!("{kind}:{id}"));
+    }
+    let envelope = Envelope {
+        received_at: Utc::now(),
+        request_ip: None,
+    };
+    let mut message_id = || Uuid::now_v7().to_string();
+    let event = parse_message(&message.to_string(), &envelope, &mut message_id)?;
+    Ok(NewEvent {
+        id: EventId(Uuid::now_v7()),
+        workspace_id: inbound.workspace,
+        event,
+    })
+}

@@ -1,0 +1,318 @@
+//! A customer's message from any channel: their one conversation, stored
+//! once, routed to an operator (sticky to the one who served them last).
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use seamline_core::inbox::conversation::{AssignReason, Channel};
+use seamline_core::inbox::routing::{Presence, TeamRouting};
+use seamline_core::{MemberId, Role, TeamId};
+use seamline_server::inbox::{receive, Customer, Inbound, InboxError};
+use seamline_store::{MessageQuery, Order, Team};
+
+use crate::support::{spawn_app, TestApp};
+
+fn on(app: &TestApp, channel: Channel, customer: Customer, body: &str, external: &str) -> Inbound {
+    Inbound {
+        workspace: app.workspace.workspace.id,
+        channel,
+        customer,
+        body: body.to_owned(),
+        external_id: Some(external.to_owned()),
+        at: Utc::now(),
+    }
+}
+
+fn telegram(id: &str, phone: Option<&str>) -> Customer {
+    Customer {
+        channel_id: Some(("telegram".into(), id.into())),
+        phone: phone.map(str::to_owned),
+        name: Some("Ольга".into()),
+        ..Customer::default()
+    }
+}
+
+fn whatsapp(number: &str) -> Customer {
+    Customer {
+        channel_id: Some(("whatsapp".into(), number.into())),
+        phone: Some(number.into()),
+        ..Customer::default()
+    }
+}
+
+/// A team on the messengers with `operators` operators, all online.
+async fn team_of(app: &TestApp, operators: usize) -> Vec<MemberId> {
+    let ws = app.workspace.workspace.id;
+    let team = Team {
+        id: TeamId(uuid::Uuid::now_v7()),
+        workspace_id: ws,
+        name: "Поддержка".into(),
+        routing: TeamRouting::default(),
+        hours: None,
+        channels: BTreeSet::from([Channel::Telegram, Channel::WhatsApp]),
+        bots: Default::default(),
+        created_at: Utc::now(),
+    };
+    app.store.create_team(&team).await.expect("team");
+    let mut members = Vec::new();
+    for _ in 0..operators {
+        let email = app.add_member(Role::Operator).await;
+        let member = app
+            .store
+            .member_by_email(&email)
+            .await
+            .expect("read")
+            .expect("member");
+        app.store
+            .add_team_member(ws, team.id, member.id)
+            .await
+            .expect("join");
+        app.store
+            .set_presence(ws, member.id, Presence::Online, Utc::now())
+            .await
+            .expect("online");
+        members.push(member.id);
+    }
+    members
+}
+
+/// Lets the conversation go: resolved and nobody's.
+async fn let_go(app: &TestApp, received: &seamline_server::inbox::Received) {
+    let ws = app.workspace.workspace.id;
+    let stored = app
+        .store
+        .conversation(ws, received.message.conversation.conversation.id)
+        .await
+        .expect("read")
+        .expect("conversation");
+    let mut update = stored.update(Utc::now());
+    update.conversation.assign(None, None, AssignReason::Manual);
+    update.conversation.resolve().expect("resolves");
+    app.store
+        .update_conversation(ws, &update)
+        .await
+        .expect("saved");
+}
+
+#[tokio::test]
+async fn every_channel_of_one_customer_writes_into_one_conversation_once() {
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let first = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("1001", Some("8 916 123-45-67")),
+            "Где мой заказ?",
+            "tg-1",
+        ),
+    )
+    .await
+    .expect("received");
+    assert!(first.message.new);
+    let retry = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("1001", Some("8 916 123-45-67")),
+            "Где мой заказ?",
+            "tg-1",
+        ),
+    )
+    .await
+    .expect("a provider retry");
+    assert!(!retry.message.new, "stored once");
+    assert_eq!(
+        retry.message.message.message.id,
+        first.message.message.message.id
+    );
+
+    // The same phone on WhatsApp: the same person, the same conversation.
+    let later = receive(
+        store,
+        on(
+            &app,
+            Channel::WhatsApp,
+            whatsapp("+79161234567"),
+            "Это я же, в WhatsApp",
+            "wa-1",
+        ),
+    )
+    .await
+    .expect("received");
+    assert_eq!(later.profile, first.profile);
+    let conversation = later.message.conversation.conversation.clone();
+    assert_eq!(conversation.id, first.message.conversation.conversation.id);
+    assert_eq!(
+        conversation.reply_channel(None).ok(),
+        Some(Channel::WhatsApp),
+        "a reply goes where the customer last wrote"
+    );
+    let messages = store
+        .list_messages(
+            app.workspace.workspace.id,
+            conversation.id,
+            &MessageQuery {
+                limit: 10,
+                order: Order::OldestFirst,
+                ..MessageQuery::default()
+            },
+        )
+        .await
+        .expect("messages");
+    let bodies: Vec<&str> = messages.iter().map(|m| m.message.body.as_str()).collect();
+    assert_eq!(bodies, ["Где мой заказ?", "Это я же, в WhatsApp"]);
+    // The profile knows the messenger ids now.
+    let profile = app.lookup("telegram", "1001").await;
+    assert_eq!(profile["id"], first.profile.to_string());
+    assert_eq!(
+        app.lookup("whatsapp", "+79161234567").await["id"],
+        profile["id"]
+    );
+}
+
+#[tokio::test]
+async fn a_returning_customer_goes_to_the_operator_who_served_them_on_any_channel() {
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let operators = team_of(&app, 2).await;
+    let first = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("2002", Some("+7 903 555-01-01")),
+            "Здравствуйте",
+            "tg-2",
+        ),
+    )
+    .await
+    .expect("received");
+    let served_by = first.assigned.expect("an operator is online");
+    assert!(operators.contains(&served_by));
+    let_go(&app, &first).await;
+
+    // A stranger in between moves the round robin on to the other operator.
+    let stranger = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("3003", None),
+            "Добрый день",
+            "tg-3",
+        ),
+    )
+    .await
+    .expect("received");
+    assert_ne!(
+        stranger.assigned,
+        Some(served_by),
+        "round robin takes turns"
+    );
+
+    let back = receive(
+        store,
+        on(
+            &app,
+            Channel::WhatsApp,
+            whatsapp("+79035550101"),
+            "Снова я, уже в WhatsApp",
+            "wa-2",
+        ),
+    )
+    .await
+    .expect("received");
+    assert!(back.message.reopened.is_some(), "a new message reopens it");
+    assert_eq!(
+        back.assigned,
+        Some(served_by),
+        "sticky: the same operator again"
+    );
+
+    // Offline, they are skipped: the customer is not left waiting.
+    let_go(&app, &back).await;
+    store
+        .set_presence(
+            app.workspace.workspace.id,
+            served_by,
+            Presence::Offline,
+            Utc::now(),
+        )
+        .await
+        .expect("offline");
+    let again = receive(
+        store,
+        on(
+            &app,
+            Channel::WhatsApp,
+            whatsapp("+79035550101"),
+            "Алло?",
+            "wa-3",
+        ),
+    )
+    .await
+    .expect("received");
+    assert!(again.assigned.is_some_and(|o| o != served_by));
+}
+
+#[tokio::test]
+async fn nobody_online_leaves_it_waiting_and_bad_messages_are_refused() {
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let operators = team_of(&app, 1).await;
+    store
+        .set_presence(
+            app.workspace.workspace.id,
+            operators[0],
+            Presence::Away,
+            Utc::now(),
+        )
+        .await
+        .expect("away");
+    let waiting = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("4004", None),
+            "Есть кто?",
+            "tg-4",
+        ),
+    )
+    .await
+    .expect("received");
+    assert_eq!(waiting.assigned, None);
+    assert_eq!(waiting.message.conversation.conversation.assignee, None);
+
+    let nobody = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            Customer::default(),
+            "Привет",
+            "tg-5",
+        ),
+    )
+    .await;
+    assert!(matches!(nobody, Err(InboxError::Invalid(e)) if e.field == "customer"));
+    let long = "я".repeat(20_001);
+    let too_long = receive(
+        store,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("4004", None),
+            &long,
+            "tg-6",
+        ),
+    )
+    .await;
+    assert!(
+        matches!(&too_long, Err(InboxError::Invalid(e)) if e.field == "body"),
+        "{too_long:?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: secret key (`Authorization: Bearer`) or a
 //! session with `X-CSRF-Token`. Lists answer `{"data": [...], "next_cursor"}`.
 
+pub(crate) mod conversations;
 mod events;
 pub(crate) mod keys;
 pub(crate) mod members;
@@ -39,6 +40,40 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/profiles/{id}/export", get(profiles::export))
         .route("/api/v1/profiles/{id}/erase", post(profiles::erase))
+        .route(
+            "/api/v1/profiles/{id}/conversation",
+            get(conversations::for_profile),
+        )
+        .route("/api/v1/conversations", get(conversations::list))
+        .route("/api/v1/conversations/{id}", get(conversations::get))
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            get(conversations::messages).post(conversations::post_message),
+        )
+        .route(
+            "/api/v1/conversations/{id}/status",
+            post(conversations::set_status),
+        )
+        .route(
+            "/api/v1/conversations/{id}/assignment",
+            post(conversations::assign),
+        )
+        .route(
+            "/api/v1/conversations/{id}/labels",
+            post(conversations::set_labels),
+        )
+        .route(
+            "/api/v1/conversations/{id}/priority",
+            post(conversations::set_priority),
+        )
+        .route(
+            "/api/v1/conversations/{id}/read",
+            post(conversations::mark_read),
+        )
+        .route(
+            "/api/v1/canned-responses",
+            get(conversations::canned_responses).post(conversations::create_canned_response),
+        )
         .route("/api/v1/conflicts", get(profiles::conflicts))
         .route(
             "/api/v1/conflicts/{id}/dismiss",

@@ -19,6 +19,17 @@ fn routes() -> Vec<Route> {
     use Role::*;
     let everyone: &'static [Role] = &[Owner, Admin, Supervisor, Operator, Analyst];
     let managers: &'static [Role] = &[Owner, Admin];
+    let writers: &'static [Role] = &[Owner, Admin, Supervisor, Operator];
+    let conversation = |method: Method, path: &'static str, body: Option<Value>| Route {
+        allowed: if method == Method::GET {
+            everyone
+        } else {
+            writers
+        },
+        method,
+        path,
+        body,
+    };
     vec![
         Route {
             method: Method::GET,
@@ -86,19 +97,73 @@ fn routes() -> Vec<Route> {
             body: None,
             allowed: everyone,
         },
+        conversation(Method::GET, "/api/v1/conversations", None),
+        conversation(Method::GET, "/api/v1/conversations/{conversation}", None),
+        conversation(
+            Method::GET,
+            "/api/v1/conversations/{conversation}/messages",
+            None,
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/messages",
+            Some(json!({"kind": "note", "body": "checked"})),
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/status",
+            Some(json!({"status": "open"})),
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/assignment",
+            Some(json!({"team_id": null})),
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/labels",
+            Some(json!({"add": ["vip"]})),
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/priority",
+            Some(json!({"priority": "high"})),
+        ),
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/read",
+            None,
+        ),
+        conversation(Method::GET, "/api/v1/canned-responses", None),
+        conversation(
+            Method::POST,
+            "/api/v1/canned-responses",
+            Some(json!({"shortcut": "{token}", "body": "Hello {{first_name|there}}"})),
+        ),
     ]
 }
 
-async fn call(client: &Client, app: &TestApp, route: &Route, csrf: Option<&str>) -> StatusCode {
-    let mut request = client.request(route.method.clone(), app.url(route.path));
+/// Calls `route`, its `{conversation}` being `conversation`.
+async fn call(
+    client: &Client,
+    app: &TestApp,
+    route: &Route,
+    csrf: Option<&str>,
+    conversation: &str,
+) -> StatusCode {
+    let path = route.path.replace("{conversation}", conversation);
+    let mut request = client.request(route.method.clone(), app.url(&path));
     if let Some(token) = csrf {
         request = request.header("x-csrf-token", token);
     }
     if let Some(body) = &route.body {
-        let text = body.to_string().replace(
-            "{unique}",
-            &format!("m-{}@example.test", uuid::Uuid::now_v7()),
-        );
+        let text = body
+            .to_string()
+            .replace(
+                "{unique}",
+                &format!("m-{}@example.test", uuid::Uuid::now_v7()),
+            )
+            .replace("{token}", &uuid::Uuid::now_v7().simple().to_string());
         request = request
             .header("content-type", "application/json")
             .body(text);
@@ -109,10 +174,17 @@ async fn call(client: &Client, app: &TestApp, route: &Route, csrf: Option<&str>)
 #[tokio::test]
 async fn every_role_gets_exactly_its_rights_on_every_route() {
     let app = spawn_app().await;
+    app.track("identify", &json!({"userId": "olga"})).await;
+    let profile = app.lookup("user_id", "olga").await;
+    let path = format!("/api/v1/profiles/{}/conversation", profile["id"]);
+    let conversation = app.api_get(&path.replace('"', "")).await.1["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     for role in Role::ALL {
         let (client, csrf) = app.sign_in_as(role).await;
         for route in routes() {
-            let status = call(&client, &app, &route, Some(&csrf)).await;
+            let status = call(&client, &app, &route, Some(&csrf), &conversation).await;
             let expected_ok = route.allowed.contains(&role);
             assert_eq!(
                 status.is_success(),
@@ -140,15 +212,15 @@ async fn session_writes_need_the_csrf_token() {
         allowed: &[],
     };
     assert_eq!(
-        call(&client, &app, &create, None).await,
+        call(&client, &app, &create, None, "").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&client, &app, &create, Some("forged")).await,
+        call(&client, &app, &create, Some("forged"), "").await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        call(&client, &app, &create, Some(&csrf)).await,
+        call(&client, &app, &create, Some(&csrf), "").await,
         StatusCode::CREATED
     );
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod conversations;
 mod events_api;
 mod identity_rules;
 mod inbox;

@@ -26,6 +26,7 @@ mod startup;
 pub mod tracking;
 pub mod ui;
 pub mod views;
+pub mod widget;
 
 pub use startup::{Application, ServerConfig};
 

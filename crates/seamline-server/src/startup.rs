@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tracking_routes)
         .merge(api::router())
         .merge(ui::router())
+        .merge(crate::widget::router())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

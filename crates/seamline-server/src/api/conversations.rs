@@ -534,6 +534,12 @@ pub async fn post_message(
             },
         )
         .await?;
+    if appended.new {
+        // Live to the customer's widget and to operators on any instance.
+        if let Err(error) = crate::widget::announce(state.bus.as_ref(), &appended.message).await {
+            tracing::warn!(%error, "a reply was stored but not pushed live");
+        }
+    }
     let status = if appended.new {
         StatusCode::CREATED
     } else {

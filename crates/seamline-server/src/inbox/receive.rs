@@ -61,6 +61,9 @@ pub enum InboxError {
 /// retries) and routes the conversation if nobody has it.
 pub async fn receive(store: &dyn Backend, inbound: Inbound) -> Result<Received, InboxError> {
     let ws = inbound.workspace;
+    if inbound.body.trim().is_empty() {
+        return Err(FieldError::new("blank", "body", "the message is empty").into());
+    }
     if let Some(external) = &inbound.external_id {
         if let Some(existing) = store
             .message_by_external_id(ws, inbound.channel, external)

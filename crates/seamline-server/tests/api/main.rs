@@ -12,3 +12,4 @@ mod live;
 mod ops;
 mod profiles;
 mod tracking;
+mod widget;

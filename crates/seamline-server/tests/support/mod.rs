@@ -23,6 +23,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestApp {
     pub base: String,
     pub store: Arc<dyn Backend>,
+    pub bus: Arc<dyn Bus>,
     pub workspace: Provisioned,
     pub http: Client,
     /// The SQLite file, when the app runs on one.
@@ -55,10 +56,11 @@ pub async fn spawn_with(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usi
     let workspace = provision::create_workspace(store.as_ref(), "Тест", &email, PASSWORD)
         .await
         .expect("create workspace");
-    let (base, stop) = serve(store.clone(), bus, writers).await;
+    let (base, stop) = serve(store.clone(), bus.clone(), writers).await;
     TestApp {
         base,
         store,
+        bus,
         workspace,
         http: client(),
         db_path: None,
@@ -69,10 +71,11 @@ pub async fn spawn_with(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usi
 
 /// Another server instance on the same store and bus (no new workspace).
 pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
-    let (base, stop) = serve(of.store.clone(), bus, 2).await;
+    let (base, stop) = serve(of.store.clone(), bus.clone(), 2).await;
     TestApp {
         base,
         store: of.store.clone(),
+        bus,
         workspace: of.workspace.clone(),
         http: client(),
         db_path: of.db_path.clone(),

@@ -7,12 +7,16 @@ use chrono::{Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
+use seamline_core::inbox::routing::{Presence, TeamRouting};
 use seamline_core::tracking::{self, Envelope};
+use seamline_core::{ConversationMessageId, MemberId, TeamId};
 use seamline_core::{EventId, WorkspaceId};
-use seamline_store::{NewEvent, Store};
+use seamline_store::{Backend, NewEvent, NewMessage, Team};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::inbox::{receive, Customer, Inbound};
 use crate::provision::{self, Provisioned};
 
 pub const DEMO_EMAIL: &str = "demo@seamline.local";
@@ -43,7 +47,7 @@ const PRODUCTS: [(&str, &str, i64); 5] = [
 
 /// Creates the demo workspace (if missing) and fills it. Returns `None`
 /// when the demo login already exists.
-pub async fn seed(store: &dyn Store, visitors: usize) -> anyhow::Result<Option<Provisioned>> {
+pub async fn seed(store: &dyn Backend, visitors: usize) -> anyhow::Result<Option<Provisioned>> {
     if store.member_by_email(DEMO_EMAIL).await?.is_some() {
         return Ok(None);
     }
@@ -56,7 +60,139 @@ pub async fn seed(store: &dyn Store, visitors: usize) -> anyhow::Result<Option<P
     for chunk in events.chunks(1000) {
         store.append_events(chunk).await?;
     }
+    conversations(store, made.workspace.id, made.owner.id).await?;
     Ok(Some(made))
+}
+
+/// The inbox's seed story: Olga asks on Telegram, gets an answer, and comes
+/// back on WhatsApp into the same conversation; two more customers wait.
+async fn conversations(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    operator: MemberId,
+) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let team = Team {
+        id: TeamId(Uuid::now_v7()),
+        workspace_id: ws,
+        name: "Поддержка".into(),
+        routing: TeamRouting::default(),
+        hours: None,
+        channels: Channel::ALL
+            .into_iter()
+            .filter(|c| c.is_customer_facing())
+            .collect(),
+        bots: Default::default(),
+        created_at: now,
+    };
+    store.create_team(&team).await?;
+    store.add_team_member(ws, team.id, operator).await?;
+    store
+        .set_presence(ws, operator, Presence::Online, now)
+        .await?;
+    let olga_tg = Customer {
+        channel_id: Some(("telegram".into(), "5551001".into())),
+        phone: Some("8 916 123-45-67".into()),
+        name: Some("Ольга".into()),
+        ..Customer::default()
+    };
+    let asked = say(
+        store,
+        ws,
+        Channel::Telegram,
+        olga_tg,
+        "Добрый день! Можно забронировать столик на субботу?",
+        now - Duration::minutes(50),
+    )
+    .await?;
+    let answer = Message::new(
+        ConversationMessageId(Uuid::now_v7()),
+        asked,
+        MessageKind::Outbound { operator },
+        Channel::Telegram,
+        "Здравствуйте, Ольга! Конечно. На сколько человек и к какому времени?".into(),
+        now - Duration::minutes(45),
+    )?;
+    store
+        .append_message(
+            ws,
+            &NewMessage {
+                message: answer,
+                sender: None,
+                attachments: vec![],
+                external_id: None,
+                delivery: None,
+            },
+        )
+        .await?;
+    let olga_wa = Customer {
+        channel_id: Some(("whatsapp".into(), "+79161234567".into())),
+        phone: Some("+79161234567".into()),
+        ..Customer::default()
+    };
+    say(
+        store,
+        ws,
+        Channel::WhatsApp,
+        olga_wa,
+        "Это Ольга, пишу из WhatsApp: на четверых, к 12:00",
+        now - Duration::minutes(10),
+    )
+    .await?;
+    let visitor = Customer {
+        anonymous_id: Some("anon-visitor-0".into()),
+        ..Customer::default()
+    };
+    say(
+        store,
+        ws,
+        Channel::WebChat,
+        visitor,
+        "Есть ли у вас безлактозное молоко?",
+        now - Duration::minutes(4),
+    )
+    .await?;
+    let sergey = Customer {
+        channel_id: Some(("vk".into(), "771".into())),
+        email: Some("sergey.petrov@example.ru".into()),
+        name: Some("Сергей Петров".into()),
+        ..Customer::default()
+    };
+    say(
+        store,
+        ws,
+        Channel::Vk,
+        sergey,
+        "Заказывал подарочный сертификат, когда он придёт на почту?",
+        now - Duration::minutes(2),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A customer's message into the inbox; returns its conversation.
+async fn say(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    channel: Channel,
+    customer: Customer,
+    body: &str,
+    at: chrono::DateTime<Utc>,
+) -> anyhow::Result<seamline_core::ConversationId> {
+    let received = receive(
+        store,
+        Inbound {
+            workspace: ws,
+            channel,
+            customer,
+            body: body.into(),
+            external_id: None,
+            at,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo message: {e}"))?;
+    Ok(received.message.conversation.conversation.id)
 }
 
 fn parse(workspace: WorkspaceId, messages: Vec<Value>) -> anyhow::Result<Vec<NewEvent>> {

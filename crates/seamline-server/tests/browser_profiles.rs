@@ -494,11 +494,10 @@ async fn screenshots_of_profiles_with_demo_data() {
     browser.click("#profiles tbody td.person a").await;
     browser.wait_for("#profile-name").await;
     assert_eq!(browser.text("#profile-name").await, "Ольга Смирнова");
-    assert_eq!(
-        browser.count("#merges form.undo").await,
-        1,
-        "phone and desktop merged"
-    );
+    // Phone and desktop merged; her Telegram chat joins too, by a merge
+    // or by attaching, whichever the worker and the inbox did first.
+    let merges = browser.count("#merges form.undo").await;
+    assert!((1..=2).contains(&merges), "{merges} merges");
     browser.screenshot("profile").await;
     browser.screenshot_full("profile").await;
 

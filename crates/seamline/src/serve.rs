@@ -41,7 +41,7 @@ pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn demo_login(store: &dyn Store) -> anyhow::Result<Option<String>> {
+async fn demo_login(store: &dyn seamline_store::Backend) -> anyhow::Result<Option<String>> {
     let made = demo::seed(store, DEMO_VISITORS)
         .await
         .context("seeding demo data")?;

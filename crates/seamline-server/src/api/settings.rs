@@ -37,6 +37,7 @@ pub(crate) async fn save(
     principal: &Principal,
     policy: &IdentityPolicy,
 ) -> ApiResult<()> {
+    principal.require(Permission::ManageWorkspace)?;
     save_policy(state.store.as_ref(), principal.workspace, policy)
         .await
         .map_err(|e| match e {

@@ -25,7 +25,9 @@ pub struct Customer {
     pub phone: Option<String>,
     /// The channel's own id of the sender: `("telegram", "123456")`.
     pub channel_id: Option<(String, String)>,
-    /// A name the channel gives, kept as a trait.
+    /// The name the channel shows, kept on the message (not as the
+    /// profile's name: a messenger nickname must not overwrite the name the
+    /// customer gave the shop).
     pub name: Option<String>,
 }
 
@@ -134,10 +136,20 @@ async fn identify(store: &dyn Backend, inbound: &Inbound) -> Result<ProfileId, I
     let mut profile = None;
     if let Some(entry) = &appended.entry {
         let mut tx = store.begin_identity(inbound.workspace).await?;
+        let mut merged = Vec::new();
         for stored in &entry.events {
-            profile = resolve_in(tx.as_mut(), &policy, stored).await?.profile;
+            let placed = resolve_in(tx.as_mut(), &policy, stored).await?;
+            profile = placed.profile;
+            merged.extend(placed.merged);
         }
         tx.commit().await?;
+        // A chat that reveals who the visitor is brings their earlier
+        // conversations along.
+        for (survivor, absorbed, at) in merged {
+            store
+                .merge_conversations(inbound.workspace, survivor, absorbed, at)
+                .await?;
+        }
         store.complete_outbox(&[entry.id]).await?;
     }
     profile.ok_or_else(|| {
@@ -153,7 +165,7 @@ async fn identify(store: &dyn Backend, inbound: &Inbound) -> Result<ProfileId, I
 fn event_of(inbound: &Inbound) -> Result<NewEvent, FieldError> {
     let c = &inbound.customer;
     let mut traits = serde_json::Map::new();
-    for (key, value) in [("email", &c.email), ("phone", &c.phone), ("name", &c.name)] {
+    for (key, value) in [("email", &c.email), ("phone", &c.phone)] {
         if let Some(value) = value {
             traits.insert(key.into(), Value::String(value.clone()));
         }

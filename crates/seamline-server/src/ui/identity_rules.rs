@@ -40,6 +40,7 @@ pub async fn submit(
     State(state): State<AppState>,
     FormCsrf(principal, form): FormCsrf<RulesForm>,
 ) -> ApiResult<Response> {
+    principal.require(Permission::ManageWorkspace)?;
     let current = policy_of(state.store.as_ref(), principal.workspace).await?;
     let saved = match form.policy(current) {
         Ok(policy) => save(&state, &principal, &policy).await,

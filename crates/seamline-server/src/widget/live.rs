@@ -12,7 +12,8 @@ pub fn subject_of(workspace: WorkspaceId, profile: ProfileId) -> String {
     format!("inbox.{workspace}.{profile}")
 }
 
-/// What a visitor's widget shows of a message: never notes or events.
+/// What a visitor's widget shows of a message: never notes, events or
+/// other channels.
 #[derive(Debug, Serialize)]
 pub struct VisitorMessage<'a> {
     pub id: String,
@@ -23,8 +24,13 @@ pub struct VisitorMessage<'a> {
 }
 
 impl<'a> VisitorMessage<'a> {
+    /// The chat's own messages: what the customer wrote or was answered on
+    /// other channels stays there.
     pub fn of(stored: &'a StoredMessage) -> Option<Self> {
-        use seamline_core::inbox::conversation::MessageKind;
+        use seamline_core::inbox::conversation::{Channel, MessageKind};
+        if stored.message.channel != Channel::WebChat {
+            return None;
+        }
         let kind = match stored.message.kind {
             MessageKind::Inbound => "inbound",
             MessageKind::Outbound { .. } => "outbound",

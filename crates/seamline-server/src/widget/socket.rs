@@ -34,6 +34,8 @@ const RATE_LIMIT: usize = 10;
 const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Messages shown on connect.
 const HISTORY: u32 = 50;
+/// The longest message id a widget may choose.
+const MAX_ID_CHARS: usize = 100;
 
 pub async fn script() -> Response {
     (
@@ -148,8 +150,10 @@ async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
                 let Frame::Text(text) = frame else { continue };
                 let answer = on_frame(&state, &visitor, &text, &mut sent).await;
                 if let Some(placed) = answer.profile.filter(|p| Some(*p) != profile) {
-                    profile = Some(placed);
-                    live = subscribe(&state, visitor.workspace, placed).await;
+                    if may_see(&state, &visitor, placed).await {
+                        profile = Some(placed);
+                        live = subscribe(&state, visitor.workspace, placed).await;
+                    }
                 }
                 if send(&mut socket, answer.frame).await.is_err() {
                     return;
@@ -200,6 +204,9 @@ async fn on_frame(
     ) else {
         return refused("body", "send {\"type\": \"message\", \"id\", \"body\"}");
     };
+    if id.is_empty() || id.len() > MAX_ID_CHARS {
+        return refused("id", "a message id of 1 to 100 characters");
+    }
     let now = Instant::now();
     sent.retain(|at| now.duration_since(*at) < RATE_WINDOW);
     if sent.len() >= RATE_LIMIT {
@@ -211,7 +218,11 @@ async fn on_frame(
         channel: Channel::WebChat,
         customer: visitor.customer.clone(),
         body: body.to_owned(),
-        external_id: Some(format!("widget:{id}")),
+        // Scoped to the visitor: another visitor's id never names this message.
+        external_id: Some(format!(
+            "widget:{}:{id}",
+            visitor.customer.anonymous_id.as_deref().unwrap_or_default()
+        )),
         at: Utc::now(),
     };
     match receive(state.store.as_ref(), inbound).await {
@@ -235,22 +246,21 @@ async fn on_frame(
     }
 }
 
+/// The visitor's profile, if they may see its conversation.
 async fn known_profile(state: &AppState, visitor: &Checked) -> Option<ProfileId> {
-    let mut identifiers = Vec::new();
-    if let Some(user) = &visitor.customer.user_id {
-        identifiers.push(Identifier {
+    let identifier = match (&visitor.customer.user_id, &visitor.customer.anonymous_id) {
+        (Some(user), _) => Identifier {
             kind: IdentifierKind::UserId,
             value: user.clone(),
-        });
-    }
-    if let Some(anonymous) = &visitor.customer.anonymous_id {
-        identifiers.push(Identifier {
+        },
+        (None, Some(anonymous)) => Identifier {
             kind: IdentifierKind::AnonymousId,
             value: anonymous.clone(),
-        });
-    }
+        },
+        (None, None) => return None,
+    };
     let query = ProfileQuery {
-        identifiers,
+        identifiers: vec![identifier],
         limit: 1,
         ..ProfileQuery::default()
     };
@@ -259,7 +269,40 @@ async fn known_profile(state: &AppState, visitor: &Checked) -> Option<ProfileId>
         .list_profiles(visitor.workspace, &query)
         .await
         .ok()?;
-    found.first().map(|p| p.id)
+    let profile = found.first()?.id;
+    may_see(state, visitor, profile).await.then_some(profile)
+}
+
+/// A customer's account opens only to that customer, verified by the
+/// HMAC; a shared browser (a family tablet) shows nobody's chat. Anyone may
+/// link a cookie to an account through the public tracking API, so the
+/// cookie alone never reveals an account's messages.
+async fn may_see(state: &AppState, visitor: &Checked, profile: ProfileId) -> bool {
+    let Ok(held) = state
+        .store
+        .profile_identifiers(visitor.workspace, profile)
+        .await
+    else {
+        return false;
+    };
+    let accounts: Vec<&str> = held
+        .iter()
+        .filter(|i| i.identifier.kind == IdentifierKind::UserId)
+        .map(|i| i.identifier.value.as_str())
+        .collect();
+    if !accounts.is_empty() {
+        return visitor
+            .customer
+            .user_id
+            .as_deref()
+            .is_some_and(|u| accounts.contains(&u));
+    }
+    let cookie = visitor.customer.anonymous_id.as_deref();
+    !held.iter().any(|i| {
+        i.shared
+            && i.identifier.kind == IdentifierKind::AnonymousId
+            && Some(i.identifier.value.as_str()) == cookie
+    })
 }
 
 async fn subscribe(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Option<Subscription> {
@@ -308,7 +351,7 @@ async fn history(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Value
 fn pushed(payload: &[u8]) -> Option<Value> {
     let stored: Value = serde_json::from_slice(payload).ok()?;
     let kind = stored["kind"].as_str()?;
-    if !matches!(kind, "inbound" | "outbound" | "bot") {
+    if !matches!(kind, "inbound" | "outbound" | "bot") || stored["channel"] != "web_chat" {
         return None;
     }
     Some(json!({"type": "message", "message": {

@@ -203,4 +203,21 @@ async fn admins_change_the_rules_in_the_settings_form() {
         .expect("html");
     assert!(page.contains("Owners and admins change these rules"));
     assert!(!page.contains("Save rules"));
+    let token = hidden_value(&page, "csrf_token").expect("token");
+    let forbidden = analyst
+        .post(app.url("/settings/identity"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("default_region", "DE"),
+            ("shared_device_session_minutes", "30"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        forbidden.status(),
+        StatusCode::FORBIDDEN,
+        "a hidden button is not the guard"
+    );
+    assert_eq!(app.api_get(RULES).await.1["default_region"], "KZ");
 }

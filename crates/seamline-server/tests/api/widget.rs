@@ -206,4 +206,27 @@ async fn only_a_signed_user_id_is_believed() {
         app.lookup("anonymous_id", "v3").await["id"],
         "the chat joined her profile"
     );
+
+    // Linking a cookie to her account through the public tracking API does
+    // not open her chat: only her signed id does.
+    app.send(vec![
+        json!({"type": "identify", "userId": "olga", "anonymousId": "attacker"}),
+    ])
+    .await;
+    app.eventually(
+        "/api/v1/profiles/lookup?type=anonymous_id&value=attacker",
+        |p| p["id"] == olga["id"],
+    )
+    .await;
+    let mut intruder = open(&app, "attacker").await;
+    let silent = tokio::time::timeout(std::time::Duration::from_millis(500), intruder.next()).await;
+    assert!(
+        silent.is_err(),
+        "no history for an unverified cookie: {silent:?}"
+    );
+    let (mut again, _) = connect_async(socket_url(&app, &signed))
+        .await
+        .expect("connects");
+    let history = frame(&mut again).await;
+    assert_eq!(history["messages"][0]["body"], "Я Ольга", "{history}");
 }

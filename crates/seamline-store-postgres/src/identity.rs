@@ -139,8 +139,11 @@ impl IdentityTx for PgIdentityTx {
     }
 
     async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool> {
+        // Left anonymous on a shared device counts as resolved too.
         let found: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM event_profiles WHERE workspace_id = $1 AND event_id = $2",
+            "SELECT 1 FROM event_profiles WHERE workspace_id = $1 AND event_id = $2
+             UNION ALL SELECT 1 FROM device_anonymous_events WHERE workspace_id = $1 AND event_id = $2
+             LIMIT 1",
         )
         .bind(self.workspace.as_uuid())
         .bind(event.as_uuid())
@@ -262,8 +265,9 @@ async fn apply_one(conn: &mut PgConnection, ws: Uuid, op: &IdentityOp) -> StoreR
         IdentityOp::Claim {
             device,
             since,
+            until,
             profile,
-        } => return claim(conn, ws, device, *since, *profile).await,
+        } => return claim(conn, ws, device, (*since, *until), *profile).await,
         IdentityOp::Absorb { survivor, absorbed } => {
             return absorb(conn, ws, *survivor, *absorbed).await
         }
@@ -464,12 +468,13 @@ async fn leave_anonymous(
     Ok(())
 }
 
-/// Gives `profile` the events left anonymous on `device` since `since`.
+/// Gives `profile` the events left anonymous on `device` in the session
+/// `(since, until)`.
 async fn claim(
     conn: &mut PgConnection,
     ws: Uuid,
     device: &Identifier,
-    since: DateTime<Utc>,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
     profile: ProfileId,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -477,16 +482,17 @@ async fn claim(
              DELETE FROM device_anonymous_events
              WHERE workspace_id = $1 AND event_id IN (
                  SELECT event_id FROM device_anonymous_events
-                 WHERE workspace_id = $1 AND kind = $2 AND value = $3 AND at >= $4)
+                 WHERE workspace_id = $1 AND kind = $2 AND value = $3 AND at BETWEEN $4 AND $5)
              RETURNING event_id, seq)
          INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id)
-         SELECT DISTINCT $1, event_id, seq, $5::uuid FROM claimed
+         SELECT DISTINCT $1, event_id, seq, $6::uuid FROM claimed
          ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
     )
     .bind(ws)
     .bind(device.kind.as_str())
     .bind(&device.value)
     .bind(since)
+    .bind(until)
     .bind(profile.as_uuid())
     .execute(conn)
     .await

@@ -117,8 +117,11 @@ impl IdentityTx for SqliteIdentityTx {
     }
 
     async fn is_assigned(&mut self, event: EventId) -> StoreResult<bool> {
+        // Left anonymous on a shared device counts as resolved too.
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM event_profiles WHERE workspace_id = ? AND event_id = ?",
+            "SELECT 1 FROM event_profiles WHERE workspace_id = ?1 AND event_id = ?2
+             UNION ALL SELECT 1 FROM device_anonymous_events WHERE workspace_id = ?1 AND event_id = ?2
+             LIMIT 1",
         )
         .bind(self.workspace.as_uuid())
         .bind(event.as_uuid())
@@ -220,7 +223,9 @@ async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> St
         IdentityOp::LeaveAnonymous { event, seq, at, devices } => {
             return leave_anonymous(conn, ws, *event, *seq, *at, devices).await
         }
-        IdentityOp::Claim { device, since, profile } => return claim(conn, ws, device, *since, *profile).await,
+        IdentityOp::Claim { device, since, until, profile } => {
+            return claim(conn, ws, device, (*since, *until), *profile).await
+        }
         IdentityOp::Absorb { survivor, absorbed } => return absorb(conn, ws, *survivor, *absorbed).await,
         IdentityOp::Reset { profile } => return reset(conn, ws, *profile).await,
         IdentityOp::Merge(m) => {
@@ -401,23 +406,24 @@ async fn leave_anonymous(
     Ok(())
 }
 
-/// Gives `profile` the events left anonymous on `device` since `since`.
-/// Each statement binds `(ws, kind, value, since, profile)`.
+/// Gives `profile` the events left anonymous on `device` in the session
+/// `(since, until)`. Each statement binds `(ws, kind, value, since, until,
+/// profile)`.
 async fn claim(
     conn: &mut SqliteConnection,
     ws: Uuid,
     device: &Identifier,
-    since: DateTime<Utc>,
+    (since, until): (DateTime<Utc>, DateTime<Utc>),
     profile: ProfileId,
 ) -> StoreResult<()> {
     const CLAIM: [&str; 2] = [
         "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id)
-         SELECT ?1, event_id, seq, ?5 FROM device_anonymous_events
-         WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at >= ?4
+         SELECT ?1, event_id, seq, ?6 FROM device_anonymous_events
+         WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at BETWEEN ?4 AND ?5
          ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
         "DELETE FROM device_anonymous_events WHERE workspace_id = ?1 AND event_id IN (
              SELECT event_id FROM device_anonymous_events
-             WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at >= ?4 AND ?5 IS NOT NULL)",
+             WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3 AND at BETWEEN ?4 AND ?5 AND ?6 IS NOT NULL)",
     ];
     for statement in CLAIM {
         sqlx::query(statement)
@@ -425,6 +431,7 @@ async fn claim(
             .bind(device.kind.as_str())
             .bind(&device.value)
             .bind(millis(since))
+            .bind(millis(until))
             .bind(profile.as_uuid())
             .execute(&mut *conn)
             .await

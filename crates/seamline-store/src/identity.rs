@@ -117,10 +117,12 @@ pub enum IdentityOp {
         at: DateTime<Utc>,
         devices: Vec<Identifier>,
     },
-    /// The events left anonymous on `device` since `since` are `profile`'s.
+    /// The events left anonymous on `device` from `since` to `until` (a
+    /// session up to its login) are `profile`'s.
     Claim {
         device: Identifier,
         since: DateTime<Utc>,
+        until: DateTime<Utc>,
         profile: ProfileId,
     },
     /// Moves identifiers and events of `absorbed` to `survivor`, marks it merged.

@@ -69,12 +69,13 @@ pub enum Decision {
         profile: ProfileKey,
         identifier: Identifier,
     },
-    /// `profile` logged in on a shared device: the events left anonymous
-    /// there since `since` (this session's) are theirs.
+    /// `profile` logged in on a shared device at `until`: the events left
+    /// anonymous there from `since` (this session's) are theirs.
     Claimed {
         profile: ProfileKey,
         identifier: Identifier,
         since: DateTime<Utc>,
+        until: DateTime<Utc>,
     },
 }
 
@@ -261,6 +262,7 @@ impl IdentityGraph {
                         profile: person,
                         identifier: device.clone(),
                         since,
+                        until: at,
                     });
                 }
                 session.active = Some(person);

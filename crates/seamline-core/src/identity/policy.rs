@@ -10,7 +10,7 @@ use super::identifier::{Identifier, IdentifierKind};
 use crate::FieldError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct IdentityPolicy {
     /// ISO region for phones written without a country code.
     pub default_region: String,
@@ -123,6 +123,45 @@ impl IdentityPolicy {
         Ok(())
     }
 
+    /// The same rules written the way they are compared: kinds by their
+    /// canonical names (`card` → `loyalty_card`), block-list values
+    /// normalised like identifiers (`phone:8 916 …` → `phone:+7916…`).
+    /// Call after [`Self::validate`].
+    pub fn canonical(mut self) -> Self {
+        let kind_name = |kind: &str| {
+            kind.parse::<IdentifierKind>()
+                .map_or_else(|_| kind.to_owned(), |k| k.as_str().to_owned())
+        };
+        self.limits = std::mem::take(&mut self.limits)
+            .into_iter()
+            .map(|(kind, limit)| (kind_name(&kind), limit))
+            .collect();
+        let unblocked = IdentityPolicy {
+            block_list: Vec::new(),
+            ..self.clone()
+        };
+        self.block_list = std::mem::take(&mut self.block_list)
+            .into_iter()
+            .map(|entry| {
+                let split = [entry.split_once(':'), entry.rsplit_once(':')]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|(kind, value)| {
+                        kind.parse::<IdentifierKind>().ok().map(|k| (k, value))
+                    });
+                match split {
+                    Some((kind, value)) => match Identifier::parse(kind.clone(), value, &unblocked)
+                    {
+                        Ok(id) => format!("{}:{}", id.kind, id.value).to_lowercase(),
+                        Err(_) => format!("{}:{}", kind.as_str(), value.trim()).to_lowercase(),
+                    },
+                    None => entry.to_lowercase(),
+                }
+            })
+            .collect();
+        self
+    }
+
     pub fn shared_device_session(&self) -> chrono::TimeDelta {
         chrono::TimeDelta::minutes(i64::from(self.shared_device_session_minutes))
     }
@@ -171,6 +210,26 @@ mod tests {
             refused(|p| p.shared_device_session_minutes = 0),
             "shared_device_session_minutes"
         );
+    }
+
+    #[test]
+    fn rules_are_kept_the_way_they_are_compared() {
+        let policy = IdentityPolicy {
+            limits: [("card".to_owned(), 2)].into_iter().collect(),
+            block_list: vec![
+                "phone:8 916 000-11-22".into(),
+                "Email: Office@Example.RU ".into(),
+            ],
+            ..IdentityPolicy::default()
+        }
+        .canonical();
+        assert_eq!(policy.limit(&IdentifierKind::LoyaltyCard), 2);
+        assert_eq!(
+            policy.block_list,
+            ["phone:+79160001122", "email:office@example.ru"]
+        );
+        let blocked = Identifier::parse(IdentifierKind::Phone, "+7 916 000 11 22", &policy);
+        assert!(blocked.is_err(), "a number typed any way is blocked");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use seamline_core::identity::IdentityPolicy;
 use seamline_core::role::Permission;
+use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -21,15 +22,32 @@ pub async fn identity(
     ))
 }
 
-/// Replaces the identity rules; settings left out take their defaults.
+/// Replaces the identity rules; settings left out take their defaults, a
+/// misspelt one is refused (stored rules load leniently, so an instance
+/// never chokes on a setting a newer one wrote).
 pub async fn put_identity(
     State(state): State<AppState>,
     principal: Principal,
-    ApiJson(policy): ApiJson<IdentityPolicy>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<IdentityPolicy>> {
     principal.require(Permission::ManageWorkspace)?;
+    let known = serde_json::to_value(IdentityPolicy::default()).unwrap_or_default();
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|fields| fields.keys().find(|key| known.get(key.as_str()).is_none()))
+    {
+        return Err(ApiError::field(
+            "unknown_setting",
+            unknown,
+            "not an identity setting",
+        ));
+    }
+    let policy: IdentityPolicy = serde_json::from_value(body)
+        .map_err(|e| ApiError::field("invalid_value", "", e.to_string()))?;
     save(&state, &principal, &policy).await?;
-    Ok(Json(policy))
+    Ok(Json(
+        policy_of(state.store.as_ref(), principal.workspace).await?,
+    ))
 }
 
 pub(crate) async fn save(

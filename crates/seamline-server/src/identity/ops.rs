@@ -83,9 +83,11 @@ fn decision_op(decision: &Decision, cx: &EventContext<'_>) -> Option<Vec<Identit
             profile,
             identifier,
             since,
+            until,
         } => vec![IdentityOp::Claim {
             device: identifier.clone(),
             since: *since,
+            until: *until,
             profile: ProfileId(*profile),
         }],
         Decision::MarkedShared { .. } | Decision::Dropped { .. } => return None,

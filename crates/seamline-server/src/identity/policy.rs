@@ -32,7 +32,7 @@ pub async fn save_policy(
     policy: &IdentityPolicy,
 ) -> Result<(), SaveError> {
     policy.validate()?;
-    let value = serde_json::to_value(policy)
+    let value = serde_json::to_value(policy.clone().canonical())
         .map_err(|e| StoreError::Corrupt(format!("identity setting: {e}")))?;
     store
         .put_setting(workspace, SETTING, &value, Utc::now())

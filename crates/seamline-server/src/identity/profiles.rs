@@ -2,11 +2,11 @@
 //! hand, undo a merge (by replaying the profile's events as if the link
 //! never happened), erase.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{
-    observe, Decision, Identifier, IdentityGraph, IdentityPolicy, Snapshot,
+    observe, Decision, DeviceSession, Identifier, IdentityGraph, IdentityPolicy, Snapshot,
 };
 use seamline_core::tracking::EventType;
 use seamline_core::{ProfileId, WorkspaceId};
@@ -278,6 +278,12 @@ pub async fn unmerge(
         .flat_map(|e| observe(&tracked_of(e), policy).identifiers)
         .collect();
     let mut around = tx.load(&identifiers, &[live.id]).await?;
+    let held: Vec<Identifier> = around
+        .profiles
+        .iter()
+        .filter(|(key, _)| *key == live.id.as_uuid())
+        .flat_map(|(_, ids)| ids.clone())
+        .collect();
     around.profiles.retain(|(key, _)| *key != live.id.as_uuid());
     around
         .shared
@@ -285,12 +291,50 @@ pub async fn unmerge(
     around
         .separated
         .push((record.survivor.as_uuid(), record.absorbed.as_uuid()));
+    // Sessions on shared devices start afresh for the replay (its old events
+    // against each other, so logins claim what they claimed) and are not
+    // written back: the device's current session is not the replay's.
+    let sessions = around.shared.clone();
+    let was_shared: Vec<Identifier> = sessions.iter().map(|(id, _)| id.clone()).collect();
+    for (_, session) in &mut around.shared {
+        *session = DeviceSession {
+            active: None,
+            last_at: DateTime::<Utc>::MIN_UTC,
+            anonymous_since: None,
+        };
+    }
     let mut ops = vec![IdentityOp::Reset { profile: live.id }];
     let (replayed, profiles) = replay(&events, around, ws, policy, &mut ops);
-    for key in profiles.keys() {
+    ops.retain(
+        |op| !matches!(op, IdentityOp::Share { identifier, .. } if was_shared.contains(identifier)),
+    );
+    // A shared device this profile held stays with it, as it was (the
+    // reset below would drop it, and the replay never links it again).
+    for (device, session) in sessions.iter().filter(|(id, _)| held.contains(id)) {
+        ops.push(IdentityOp::Own {
+            identifier: device.clone(),
+            profile: live.id,
+            at: live.first_seen,
+            source: "track".into(),
+            event: None,
+        });
+        ops.push(IdentityOp::Share {
+            identifier: device.clone(),
+            session: *session,
+        });
+    }
+    // Only the profiles these events create are rebuilt; a neighbour one of
+    // them landed on keeps its identifiers and traits.
+    let rebuilt: HashSet<ProfileId> = events.iter().map(|e| ProfileId(e.id.as_uuid())).collect();
+    for key in profiles.keys().filter(|key| rebuilt.contains(key)) {
         ops.insert(1, IdentityOp::Reset { profile: *key });
     }
-    ops.extend(profiles.values().map(touch));
+    ops.extend(
+        profiles
+            .iter()
+            .filter(|(key, _)| rebuilt.contains(key))
+            .map(|(_, profile)| touch(profile)),
+    );
     ops.push(IdentityOp::UndoMerge {
         id: merge_id,
         at: Utc::now(),

@@ -116,6 +116,9 @@ async fn a_shared_tablet_forgets_its_person_after_the_session_and_a_login_claims
         // Five hours later someone browses without logging in.
         on_tablet("page", 300, None),
         on_tablet("page", 301, None),
+        // Ivan's phone, joined to him by his e-mail (a merge to undo later).
+        json!({"type": "identify", "anonymousId": "ivan-phone", "traits": {"email": "ivan@example.ru"}, "timestamp": at(10)}),
+        json!({"type": "identify", "userId": "ivan", "traits": {"email": "ivan@example.ru"}, "timestamp": at(11)}),
         // Resolved after everything above: when it is, they were too.
         json!({"type": "identify", "userId": "sentinel", "timestamp": at(400)}),
     ])
@@ -126,16 +129,60 @@ async fn a_shared_tablet_forgets_its_person_after_the_session_and_a_login_claims
         2,
         "the page in her session"
     );
-    assert_eq!(event_count(&app, "ivan").await, 1);
+    assert_eq!(
+        event_count(&app, "ivan").await,
+        3,
+        "his login, his phone's, the merge"
+    );
 
     // Ivan logs in two minutes into that session: the two pages are his.
     app.send(vec![on_tablet("identify", 303, Some("ivan"))])
         .await;
-    app.eventually("/api/v1/profiles/lookup?type=user_id&value=ivan", |p| {
-        p["event_count"] == 4
-    })
-    .await;
+    let ivan = app
+        .eventually("/api/v1/profiles/lookup?type=user_id&value=ivan", |p| {
+            p["event_count"] == 6
+        })
+        .await;
     assert_eq!(event_count(&app, "maria").await, 2);
+
+    // Later Maria logs in on the tablet: the session is hers now.
+    app.send(vec![
+        on_tablet("identify", 320, Some("maria")),
+        json!({"type": "identify", "userId": "sentinel-2", "timestamp": at(400)}),
+    ])
+    .await;
+    app.lookup("user_id", "sentinel-2").await;
+    assert_eq!(event_count(&app, "maria").await, 3);
+
+    // Undoing Ivan's phone merge keeps what his login claimed on the
+    // tablet, and leaves the tablet's current session (Maria's) alone.
+    let id = ivan["id"].as_str().unwrap_or_default();
+    let (_, merges) = app.api_get(&format!("/api/v1/profiles/{id}/merges")).await;
+    let merge = merges["data"][0]["id"].clone();
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/profiles/{id}/unmerge"),
+            &json!({"merge_id": merge}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        event_count(&app, "ivan").await,
+        5,
+        "all but his phone's event"
+    );
+    app.send(vec![
+        on_tablet("page", 322, None),
+        json!({"type": "identify", "userId": "sentinel-3", "timestamp": at(400)}),
+    ])
+    .await;
+    app.lookup("user_id", "sentinel-3").await;
+    assert_eq!(
+        event_count(&app, "maria").await,
+        4,
+        "the session went on with Maria"
+    );
+    assert_eq!(event_count(&app, "ivan").await, 5);
 }
 
 #[tokio::test]

@@ -1866,7 +1866,7 @@ pub async fn a_login_claims_the_events_left_anonymous_in_its_session<S: Store + 
     let (ivan, maria) = (pid(), pid());
     let tablet = ident(IdentifierKind::AnonymousId, "family-tablet");
     let mut browsing = Vec::new();
-    for (n, at) in [(1, t(10)), (2, t(100)), (3, t(101))] {
+    for (n, at) in [(1, t(10)), (2, t(100)), (3, t(101)), (4, t(200))] {
         let mut event = event_at(&format!("cl-{n}"), EventType::Page, None, at);
         event.anonymous_id = Some(tablet.value.clone());
         browsing.push(event);
@@ -1891,10 +1891,13 @@ pub async fn a_login_claims_the_events_left_anonymous_in_its_session<S: Store + 
             left(&events[0]),
             left(&events[1]),
             left(&events[2]),
+            // After his login: a later session's, not his.
+            left(&events[3]),
             // Ivan logs in at t(102): the session began at t(100).
             IdentityOp::Claim {
                 device: tablet.clone(),
                 since: t(100),
+                until: t(102),
                 profile: ivan,
             },
         ],
@@ -1924,6 +1927,7 @@ pub async fn a_login_claims_the_events_left_anonymous_in_its_session<S: Store + 
         &[IdentityOp::Claim {
             device: tablet.clone(),
             since: t(0),
+            until: t(50),
             profile: maria,
         }],
     )

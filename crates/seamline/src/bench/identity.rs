@@ -228,9 +228,10 @@ fn resolve_all(population: &Population, policy: &IdentityPolicy) -> Run {
                 profile,
                 identifier,
                 since,
+                until,
             } = decision
             {
-                for claimed in anonymous.claim(identifier, *since) {
+                for claimed in anonymous.claim(identifier, *since, *until) {
                     assigned[claimed] = record_of(*profile) as u32;
                 }
             }
@@ -270,14 +271,19 @@ impl AnonymousOnDevices {
         }
     }
 
-    /// The records left on `device` since `since`; earlier ones can no
-    /// longer be claimed and are forgotten.
-    fn claim(&mut self, device: &Identifier, since: DateTime<Utc>) -> Vec<usize> {
+    /// The records left on `device` in `[since, until]`; earlier ones can
+    /// no longer be claimed and are forgotten.
+    fn claim(
+        &mut self,
+        device: &Identifier,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<usize> {
         self.0
             .remove(device)
             .unwrap_or_default()
             .into_iter()
-            .filter(|(_, at)| *at >= since)
+            .filter(|(_, at)| (since..=until).contains(at))
             .map(|(record, _)| record)
             .collect()
     }

@@ -153,6 +153,7 @@ fn a_shared_tablet_left_idle_forgets_its_person_and_a_login_claims_the_session()
         profile: ivan,
         identifier: tablet.clone(),
         since: started,
+        until: w.now,
     }));
     assert_eq!(w.profile(std::slice::from_ref(&tablet)), ivan);
 

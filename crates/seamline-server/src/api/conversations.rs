@@ -29,7 +29,7 @@ use seamline_core::{
 use seamline_store::{
     AssigneeFilter, AssignmentCause, Backend, CannedResponseRecord, ConversationQuery,
     ConversationUpdate, DeliveryStatus, Member, MessageQuery, NewMessage, Order, StoreError,
-    StoredConversation,
+    StoredConversation, StoredMessage,
 };
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -110,7 +110,7 @@ fn refused_transition(error: ConversationError) -> InboxError {
 }
 
 /// The member calling, when a person (not an API key) is.
-fn caller(principal: &Principal) -> Option<MemberId> {
+pub(crate) fn caller(principal: &Principal) -> Option<MemberId> {
     match principal.actor {
         Actor::Member(id) => Some(id),
         Actor::Key(_) => None,
@@ -131,7 +131,7 @@ fn parse_id<T: std::str::FromStr>(raw: &str, field: &str) -> InboxResult<T> {
         .map_err(|_| invalid("invalid_id", field, "not an id"))
 }
 
-async fn load(
+pub(crate) async fn load(
     store: &dyn Backend,
     ws: WorkspaceId,
     id: ConversationId,
@@ -369,14 +369,14 @@ pub async fn messages(
 
 #[derive(Debug, Deserialize)]
 pub struct MessageBody {
-    body: Option<String>,
+    pub(crate) body: Option<String>,
     /// `reply` (the default: to the customer) or `note` (to the team).
-    kind: Option<String>,
+    pub(crate) kind: Option<String>,
     /// A reply's channel; by default the customer's latest.
-    channel: Option<String>,
+    pub(crate) channel: Option<String>,
     /// Who writes: an API key must name a member; a person writes as
     /// themselves.
-    author_id: Option<String>,
+    pub(crate) author_id: Option<String>,
 }
 
 /// The member a message is written by.
@@ -460,11 +460,29 @@ pub async fn post_message(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> InboxResult<(StatusCode, Json<MessageView>)> {
+    let (new, message) = write_message(&state, &principal, id, &headers, body).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(MessageView::from(message))))
+}
+
+/// Writes an operator's reply or note (the REST route and the inbox page);
+/// answers whether it is new (not a retry) and the stored message.
+pub(crate) async fn write_message(
+    state: &AppState,
+    principal: &Principal,
+    id: ConversationId,
+    headers: &HeaderMap,
+    body: MessageBody,
+) -> InboxResult<(bool, StoredMessage)> {
     principal.require(Permission::WriteData)?;
     let store = state.store.as_ref();
     let ws = principal.workspace;
     let conversation = load(store, ws, id).await?;
-    let message_id = message_id(&headers, ws, conversation.conversation.id)?;
+    let message_id = message_id(headers, ws, conversation.conversation.id)?;
     let is_note = match body.kind.as_deref().map(str::trim) {
         None | Some("" | "reply") => false,
         Some("note") => true,
@@ -477,7 +495,7 @@ pub async fn post_message(
         .map(|c| c.parse::<Channel>())
         .transpose()
         .map_err(|e| invalid("invalid_channel", "channel", e.to_string()))?;
-    let writer = author(store, &principal, body.author_id.as_deref()).await?;
+    let writer = author(store, principal, body.author_id.as_deref()).await?;
     let text = body.body.unwrap_or_default();
     let (kind, channel, delivery) = if !is_note {
         if text.trim().is_empty() {
@@ -540,12 +558,7 @@ pub async fn post_message(
             tracing::warn!(%error, "a reply was stored but not pushed live");
         }
     }
-    let status = if appended.new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(MessageView::from(appended.message))))
+    Ok((appended.new, appended.message))
 }
 
 // Changing the conversation.
@@ -617,9 +630,9 @@ where
 
 #[derive(Debug, Deserialize)]
 pub struct StatusBody {
-    status: String,
+    pub(crate) status: String,
     /// When a snooze ends (RFC 3339).
-    until: Option<String>,
+    pub(crate) until: Option<String>,
 }
 
 /// Sets the status: open, pending, snoozed (with `until`) or resolved.
@@ -631,6 +644,17 @@ pub async fn set_status(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> InboxResult<Json<ConversationView>> {
+    let saved = change_status(state.store.as_ref(), &principal, id, body).await?;
+    Ok(Json(ConversationView::from(&saved)))
+}
+
+/// Sets the status (the REST route and the inbox page); see [`set_status`].
+pub(crate) async fn change_status(
+    store: &dyn Backend,
+    principal: &Principal,
+    id: ConversationId,
+    body: StatusBody,
+) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
     let target: StatusName = body.status.parse()?;
     let until = match (target, body.until.as_deref()) {
@@ -651,7 +675,7 @@ pub async fn set_status(
         }
         (_, None) => None,
     };
-    let saved = change(state.store.as_ref(), &principal, id, |update, now| {
+    change(store, principal, id, |update, now| {
         let c = &mut update.conversation;
         let changed = match (target, until) {
             (StatusName::Open, _) => c.reopen(),
@@ -672,8 +696,7 @@ pub async fn set_status(
             Err(error) => Err(refused_transition(error)),
         }
     })
-    .await?;
-    Ok(Json(ConversationView::from(&saved)))
+    .await
 }
 
 /// Tells a field that was left out (keep) from one set to null (clear).
@@ -689,12 +712,12 @@ where
 pub struct AssignmentBody {
     /// A member id, or null to unassign; left out: unchanged.
     #[serde(default, deserialize_with = "present")]
-    operator_id: Option<Option<String>>,
+    pub(crate) operator_id: Option<Option<String>>,
     /// A team id, or null for none; left out: unchanged.
     #[serde(default, deserialize_with = "present")]
-    team_id: Option<Option<String>>,
+    pub(crate) team_id: Option<Option<String>>,
     /// A note for the next operator: the change is then a transfer.
-    note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 pub async fn assign(
@@ -703,8 +726,18 @@ pub async fn assign(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> InboxResult<Json<ConversationView>> {
+    let saved = change_assignment(state.store.as_ref(), &principal, id, body).await?;
+    Ok(Json(ConversationView::from(&saved)))
+}
+
+/// Assigns an operator and/or team (the REST route and the inbox page).
+pub(crate) async fn change_assignment(
+    store: &dyn Backend,
+    principal: &Principal,
+    id: ConversationId,
+    body: AssignmentBody,
+) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
-    let store = state.store.as_ref();
     let ws = principal.workspace;
     if body.operator_id.is_none() && body.team_id.is_none() {
         return Err(invalid(
@@ -752,7 +785,7 @@ pub async fn assign(
     } else {
         AssignReason::Manual
     };
-    let saved = change(store, &principal, id, |update, _| {
+    change(store, principal, id, |update, _| {
         let c = &mut update.conversation;
         let to_operator = operator.unwrap_or(c.assignee);
         let to_team = team.unwrap_or(c.team);
@@ -760,14 +793,13 @@ pub async fn assign(
         if event.is_some() {
             update.assignment = Some(AssignmentCause {
                 reason,
-                actor: caller(&principal),
+                actor: caller(principal),
                 note: note.clone(),
             });
         }
         Ok(event.into_iter().collect())
     })
-    .await?;
-    Ok(Json(ConversationView::from(&saved)))
+    .await
 }
 
 #[derive(Debug, Deserialize)]

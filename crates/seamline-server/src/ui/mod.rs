@@ -15,6 +15,7 @@ mod conflicts;
 mod events;
 mod format;
 mod identity_rules;
+mod inbox;
 mod login;
 mod profile;
 mod profiles;
@@ -40,6 +41,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/events") }))
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/inbox", get(inbox::page))
+        .route("/inbox/{id}/reply", post(inbox::reply))
+        .route("/inbox/{id}/status", post(inbox::status))
+        .route("/inbox/{id}/assign-me", post(inbox::assign_me))
         .route("/events", get(events::page))
         .route("/profiles", get(profiles::list))
         .route("/profiles/{id}", get(profile::page))
@@ -233,6 +238,7 @@ impl FromRequestParts<AppState> for UiPrincipal {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
+    Inbox,
     Events,
     Profiles,
     Settings,
@@ -264,6 +270,7 @@ fn layout(title: &str, principal: &Principal, current: Nav, content: Markup) -> 
                 header.topbar {
                     a.brand href="/" { span.logo aria-hidden="true" { "◐" } "Seamline" }
                     nav aria-label="Main" {
+                        (link(Nav::Inbox, "/inbox", "Inbox"))
                         (link(Nav::Events, "/events", "Events"))
                         (link(Nav::Profiles, "/profiles", "Profiles"))
                         (link(Nav::Settings, "/settings", "Settings"))

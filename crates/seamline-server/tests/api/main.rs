@@ -8,6 +8,7 @@ mod conversations;
 mod events_api;
 mod identity_rules;
 mod inbox;
+mod inbox_ui;
 mod live;
 mod ops;
 mod profiles;

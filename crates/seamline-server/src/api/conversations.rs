@@ -11,8 +11,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use seamline_core::cursor::Cursor;
 use seamline_core::identity::IdentifierKind;
@@ -36,6 +34,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::keyset;
 use crate::auth::{Actor, Principal};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -296,7 +295,7 @@ pub struct MessageParams {
 }
 
 fn encode_message_cursor(at: DateTime<Utc>, id: ConversationMessageId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{id}", at.timestamp_micros()))
+    keyset::encode(at.timestamp_micros(), id)
 }
 
 fn decode_message_cursor(token: &str) -> InboxResult<(DateTime<Utc>, ConversationMessageId)> {
@@ -307,18 +306,9 @@ fn decode_message_cursor(token: &str) -> InboxResult<(DateTime<Utc>, Conversatio
             "not a cursor issued by this API",
         )
     };
-    let text = URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let (micros, id) = text.split_once(':').ok_or_else(bad)?;
-    let at = micros
-        .parse()
-        .ok()
-        .and_then(|us| Utc.timestamp_micros(us).single())
-        .ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    let (micros, id) = keyset::decode(token).ok_or_else(bad)?;
+    let at = Utc.timestamp_micros(micros).single().ok_or_else(bad)?;
+    Ok((at, id))
 }
 
 pub async fn messages(
@@ -657,14 +647,10 @@ pub(crate) async fn change_status(
 ) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
     let target: StatusName = body.status.parse()?;
+    // A snooze without its time is refused below, with the other changes
+    // the conversation's rules refuse.
     let until = match (target, body.until.as_deref()) {
-        (StatusName::Snoozed, None) => {
-            return Err(invalid(
-                "required",
-                "until",
-                "snoozing needs a time to wake",
-            ))
-        }
+        (StatusName::Snoozed, None) => None,
         (StatusName::Snoozed, Some(raw)) => Some(
             DateTime::parse_from_rfc3339(raw.trim())
                 .map_err(|_| invalid("invalid_time", "until", "an RFC 3339 time"))?

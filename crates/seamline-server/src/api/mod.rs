@@ -4,6 +4,7 @@
 pub(crate) mod conversations;
 mod events;
 pub(crate) mod keys;
+mod keyset;
 pub(crate) mod members;
 pub(crate) mod profiles;
 pub(crate) mod settings;

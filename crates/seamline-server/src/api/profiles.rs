@@ -4,8 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use seamline_core::cursor::Cursor;
 use seamline_core::identity::{Identifier, IdentifierKind, IdentityPolicy};
@@ -18,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::keyset;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -90,7 +89,7 @@ pub fn identifiers_in(text: &str, policy: &IdentityPolicy) -> Vec<Identifier> {
 
 /// The cursor of the page after `p` (keyset: last seen, then id).
 pub(crate) fn encode_cursor(p: &Profile) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", p.last_seen.timestamp_millis(), p.id))
+    keyset::encode(p.last_seen.timestamp_millis(), p.id)
 }
 
 pub(crate) fn decode_cursor(token: &str) -> ApiResult<(DateTime<Utc>, ProfileId)> {
@@ -101,18 +100,9 @@ pub(crate) fn decode_cursor(token: &str) -> ApiResult<(DateTime<Utc>, ProfileId)
             "not a cursor issued by this API",
         )
     };
-    let text = URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(bad)?;
-    let (ms, id) = text.split_once(':').ok_or_else(bad)?;
-    let at = ms
-        .parse()
-        .ok()
-        .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
-        .ok_or_else(bad)?;
-    Ok((at, id.parse().map_err(|_| bad())?))
+    let (ms, id) = keyset::decode(token).ok_or_else(bad)?;
+    let at = Utc.timestamp_millis_opt(ms).single().ok_or_else(bad)?;
+    Ok((at, id))
 }
 
 pub async fn search(

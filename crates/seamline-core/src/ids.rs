@@ -71,3 +71,15 @@ id_type!(
     /// A group of operators that conversations are routed to.
     TeamId
 );
+id_type!(
+    /// An outbound webhook endpoint of a workspace.
+    WebhookId
+);
+id_type!(
+    /// One event queued for one webhook endpoint (with its attempts).
+    WebhookDeliveryId
+);
+id_type!(
+    /// A connected channel account of a workspace (a Telegram bot, ...).
+    ChannelAccountId
+);

@@ -17,10 +17,12 @@ pub mod identity;
 pub mod ids;
 pub mod inbox;
 pub mod role;
+pub mod sms;
 pub mod tracking;
 
 pub use error::FieldError;
 pub use ids::{
-    ConversationId, ConversationMessageId, EventId, KeyId, MemberId, ProfileId, TeamId, WorkspaceId,
+    ChannelAccountId, ConversationId, ConversationMessageId, EventId, KeyId, MemberId, ProfileId,
+    TeamId, WebhookDeliveryId, WebhookId, WorkspaceId,
 };
 pub use role::Role;

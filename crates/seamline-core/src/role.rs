@@ -26,6 +26,13 @@ pub enum Permission {
     WriteData,
     /// Invite, remove and re-role members; create and revoke keys.
     ManageWorkspace,
+    /// See the workspace's integrations (webhooks and their delivery log),
+    /// which reveal where its data goes.
+    ReadIntegrations,
+    /// Set up teams: members, capacity, routing, hours, bots.
+    ManageTeams,
+    /// Watch every queue and operator live; take conversations over.
+    Supervise,
     /// Grant or take away the owner role.
     ManageOwners,
 }
@@ -45,6 +52,9 @@ impl Role {
             ReadData => true,
             WriteData => !matches!(self, Role::Analyst),
             ManageWorkspace => matches!(self, Role::Owner | Role::Admin),
+            ReadIntegrations => matches!(self, Role::Owner | Role::Admin | Role::Supervisor),
+            ManageTeams => matches!(self, Role::Owner | Role::Admin | Role::Supervisor),
+            Supervise => matches!(self, Role::Owner | Role::Admin | Role::Supervisor),
             ManageOwners => matches!(self, Role::Owner),
         }
     }

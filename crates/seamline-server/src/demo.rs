@@ -65,7 +65,8 @@ pub async fn seed(store: &dyn Backend, visitors: usize) -> anyhow::Result<Option
 }
 
 /// The inbox's seed story: Olga asks on Telegram, gets an answer, and comes
-/// back on WhatsApp into the same conversation; two more customers wait.
+/// back on WhatsApp into the same conversation; more customers write, and
+/// one waits in the delivery team's queue.
 async fn conversations(
     store: &dyn Backend,
     ws: WorkspaceId,
@@ -167,6 +168,42 @@ async fn conversations(
         now - Duration::minutes(2),
     )
     .await?;
+    waiting_for_delivery(store, ws, now).await
+}
+
+/// A second team, bound to SMS, with nobody on shift: its customer waits
+/// in the queue the supervisor page shows.
+async fn waiting_for_delivery(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let couriers = Team {
+        id: TeamId(Uuid::now_v7()),
+        workspace_id: ws,
+        name: "Доставка".into(),
+        routing: TeamRouting::default(),
+        hours: None,
+        channels: [Channel::Sms].into_iter().collect(),
+        bots: Default::default(),
+        created_at: now,
+    };
+    store.create_team(&couriers).await?;
+    let anna = Customer {
+        channel_id: Some(("sms".into(), "+79035551234".into())),
+        phone: Some("+7 903 555-12-34".into()),
+        name: Some("Анна".into()),
+        ..Customer::default()
+    };
+    say(
+        store,
+        ws,
+        Channel::Sms,
+        anna,
+        "Курьер опаздывает уже на 20 минут, заказ 4521",
+        now - Duration::minutes(6),
+    )
+    .await?;
     Ok(())
 }
 
@@ -179,8 +216,11 @@ async fn say(
     body: &str,
     at: chrono::DateTime<Utc>,
 ) -> anyhow::Result<seamline_core::ConversationId> {
+    // Seeded before the server starts: no screen is watching yet.
+    let quiet = seamline_bus::InProcessBus::new(Default::default());
     let received = receive(
         store,
+        &quiet,
         Inbound {
             workspace: ws,
             channel,

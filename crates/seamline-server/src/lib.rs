@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod channels;
 pub mod demo;
 pub mod error;
 pub mod extract;
@@ -26,6 +27,7 @@ mod startup;
 pub mod tracking;
 pub mod ui;
 pub mod views;
+pub mod webhooks;
 pub mod widget;
 
 pub use startup::{Application, ServerConfig};
@@ -40,7 +42,13 @@ use seamline_store::Backend;
 pub struct AppState {
     pub store: Arc<dyn Backend>,
     pub bus: Arc<dyn Bus>,
+    /// This instance's fan-out of live inbox frames to its sockets.
+    pub live: inbox::LiveHub,
+    /// Attachments' bytes.
+    pub blobs: inbox::attachments::BlobStore,
     pub ingest: ingest::Ingest,
     pub config: Arc<ServerConfig>,
+    /// The channel connectors and the outbox sender's bell.
+    pub channels: channels::sender::Outbox,
     pub login_throttle: Arc<auth::throttle::LoginThrottle>,
 }

@@ -25,7 +25,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-use crate::{api, identity, ingest, ops, outbox, tracking, ui, AppState};
+use crate::{
+    api, channels, identity, inbox, ingest, ops, outbox, tracking, ui, webhooks, AppState,
+};
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -35,6 +37,10 @@ pub struct ServerConfig {
     /// Ingest writer tasks: 1 for SQLite, a few for PostgreSQL.
     pub ingest_writers: usize,
     pub session_hours: i64,
+    pub webhooks: webhooks::WebhookConfig,
+    pub channels: channels::ChannelsConfig,
+    /// Where attachments are kept (the data directory's `blobs`).
+    pub blob_dir: std::path::PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +50,9 @@ impl Default for ServerConfig {
             secure_cookies: false,
             ingest_writers: 1,
             session_hours: 24 * 14,
+            webhooks: webhooks::WebhookConfig::default(),
+            channels: channels::ChannelsConfig::default(),
+            blob_dir: std::env::temp_dir().join("seamline-blobs"),
         }
     }
 }
@@ -81,18 +90,47 @@ impl Application {
             ingest.committed(),
             stop.clone(),
         ));
+        let queue = tokio::spawn(inbox::queue::run(store.clone(), bus.clone(), stop.clone()));
+        let live = inbox::LiveHub::start(bus.clone(), stop.clone())
+            .await
+            .context("subscribing to live inbox updates")?;
+        let webhooks = webhooks::start(
+            store.clone(),
+            bus.clone(),
+            config.webhooks.clone(),
+            stop.clone(),
+        )
+        .await
+        .context("subscribing to webhook events")?;
+        let outbox = channels::sender::Outbox {
+            connectors: channels::Connectors::standard(
+                channels::http_client().context("building the channels' HTTP client")?,
+            ),
+            wake: Arc::default(),
+        };
+        let sender = tokio::spawn(channels::sender::run(
+            store.clone(),
+            bus.clone(),
+            outbox.clone(),
+            config.channels.clone(),
+            stop.clone(),
+        ));
         let state = AppState {
+            blobs: inbox::attachments::BlobStore::new(&config.blob_dir),
             store,
             bus,
+            live,
             ingest,
             config: Arc::new(config),
+            channels: outbox,
             login_throttle: Arc::default(),
         };
+        let mail = tokio::spawn(channels::email::poller::run(state.clone(), stop.clone()));
         Ok(Self {
             listener,
             state,
             stop,
-            workers: vec![relay, resolver],
+            workers: vec![relay, resolver, queue, webhooks, sender, mail],
         })
     }
 
@@ -146,6 +184,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(ui::router())
         .merge(crate::widget::router())
+        .route(
+            "/channels/{kind}/{token}",
+            post(channels::webhook::receive).get(channels::webhook::challenge),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

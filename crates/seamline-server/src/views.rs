@@ -167,6 +167,8 @@ pub struct MessageView {
     pub attachments: Vec<Attachment>,
     pub external_id: Option<String>,
     pub delivery: Option<DeliveryStatus>,
+    /// Why a message failed to go out (the provider's words).
+    pub delivery_reason: Option<String>,
 }
 
 impl From<StoredMessage> for MessageView {
@@ -196,6 +198,7 @@ impl From<StoredMessage> for MessageView {
             attachments: stored.attachments,
             external_id: stored.external_id,
             delivery: stored.delivery,
+            delivery_reason: stored.delivery_reason,
         }
     }
 }

@@ -786,6 +786,58 @@ pub(crate) async fn last_operator(
     Ok(actor.flatten().map(MemberId))
 }
 
+/// The files of every message written for the person (the profile and
+/// those merged into it) or in their conversation: what an erase removes
+/// from the blob store.
+pub(crate) async fn person_attachments(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    profile: ProfileId,
+) -> StoreResult<Vec<Attachment>> {
+    let person = crate::profiles::PERSON;
+    let rows: Vec<serde_json::Value> = sqlx::query_scalar(&format!(
+        "SELECT attachments FROM conversation_messages
+         WHERE workspace_id = $1 AND attachments <> '[]'::jsonb
+           AND (profile_id IN {person} OR conversation_id IN
+             (SELECT id FROM conversations WHERE workspace_id = $1 AND profile_id IN {person}))"
+    ))
+    .bind(ws.as_uuid())
+    .bind(profile.as_uuid())
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    let mut files = Vec::new();
+    for text in rows {
+        let listed: Vec<Attachment> = codec::from_json(text, "attachments")?;
+        files.extend(listed);
+    }
+    Ok(files)
+}
+
+/// The conversations whose notes mention `member` since `since`, the
+/// latest mention first.
+pub(crate) async fn mentioned_in(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    member: MemberId,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> StoreResult<Vec<ConversationId>> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT conversation_id FROM conversation_messages
+         WHERE workspace_id = $1 AND at >= $3 AND kind = 'note' AND details -> 'mentions' ? $2::text
+         GROUP BY conversation_id ORDER BY MAX(at) DESC LIMIT $4",
+    )
+    .bind(ws.as_uuid())
+    .bind(member.as_uuid().to_string())
+    .bind(since)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    Ok(ids.into_iter().map(ConversationId).collect())
+}
+
 // Merges and splits.
 
 pub(crate) async fn merge_conversations(
@@ -1047,6 +1099,48 @@ pub(crate) async fn ratings(
     .await
     .map_err(backend)?;
     found.iter().map(rows::rating).collect()
+}
+
+pub(crate) async fn open_survey(pool: &PgPool, s: &PendingSurvey) -> StoreResult<bool> {
+    let conversation =
+        sqlx::query("SELECT 1 FROM conversations WHERE workspace_id = $1 AND id = $2")
+            .bind(s.workspace_id.as_uuid())
+            .bind(s.conversation_id.as_uuid())
+            .fetch_optional(pool)
+            .await
+            .map_err(backend)?;
+    if conversation.is_none() {
+        return Err(StoreError::NotFound("conversation"));
+    }
+    let done = sqlx::query(
+        "INSERT INTO csat_surveys (conversation_id, workspace_id, operator, team_id, sent_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id) DO NOTHING",
+    )
+    .bind(s.conversation_id.as_uuid())
+    .bind(s.workspace_id.as_uuid())
+    .bind(s.operator.map(|m| m.as_uuid()))
+    .bind(s.team.map(|t| t.as_uuid()))
+    .bind(s.sent_at)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(crate) async fn take_survey(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    conversation: ConversationId,
+) -> StoreResult<Option<PendingSurvey>> {
+    let taken = sqlx::query(
+        "DELETE FROM csat_surveys WHERE workspace_id = $1 AND conversation_id = $2 RETURNING *",
+    )
+    .bind(ws.as_uuid())
+    .bind(conversation.as_uuid())
+    .fetch_optional(pool)
+    .await
+    .map_err(backend)?;
+    taken.as_ref().map(rows::survey).transpose()
 }
 
 // Erasure.

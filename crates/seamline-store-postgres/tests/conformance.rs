@@ -46,6 +46,23 @@ async fn postgres_passes_the_inbox_conformance_suite() {
     .await;
 }
 
+#[tokio::test]
+async fn postgres_passes_the_webhook_conformance_suite() {
+    with_fresh_store(|store| async move {
+        let scan = Scan(store.pool().clone());
+        seamline_store::conformance::run_webhook_suite(&store, &scan).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_channel_conformance_suite() {
+    with_fresh_store(|store| async move {
+        seamline_store::conformance::run_channel_suite(&store).await;
+    })
+    .await;
+}
+
 /// Every column of every table (from `information_schema`), cast to text.
 struct Scan(PgPool);
 

@@ -9,11 +9,13 @@
 //! - Inbox writes queue on the same writer lock; a conversation read inside
 //!   a `BEGIN IMMEDIATE` transaction is the one its write replaces.
 
+mod channels;
 mod events;
 mod identity;
 mod inbox;
 mod profiles;
 mod rows;
+mod webhooks;
 mod workspace;
 
 use std::path::Path;
@@ -26,7 +28,8 @@ use chrono::{DateTime, Utc};
 use seamline_core::inbox::routing::Presence;
 use seamline_core::inbox::Channel;
 use seamline_core::{
-    ConversationId, ConversationMessageId, KeyId, MemberId, ProfileId, Role, TeamId, WorkspaceId,
+    ConversationId, ConversationMessageId, KeyId, MemberId, ProfileId, Role, TeamId,
+    WebhookDeliveryId, WebhookId, WorkspaceId,
 };
 use seamline_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -629,6 +632,24 @@ impl InboxStore for SqliteStore {
         inbox::last_operator(&self.pool, workspace, conversation).await
     }
 
+    async fn mentioned_in(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationId>> {
+        inbox::mentioned_in(&self.pool, workspace, member, since, limit).await
+    }
+
+    async fn person_attachments(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<Attachment>> {
+        inbox::person_attachments(&self.pool, workspace, profile).await
+    }
+
     async fn merge_conversations(
         &self,
         workspace: WorkspaceId,
@@ -685,5 +706,109 @@ impl InboxStore for SqliteStore {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CsatRecord>> {
         inbox::ratings(&self.pool, workspace, from, to).await
+    }
+
+    async fn open_survey(&self, survey: &PendingSurvey) -> StoreResult<bool> {
+        let _turn = self.writer.lock().await;
+        inbox::open_survey(&self.pool, survey).await
+    }
+
+    async fn take_survey(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<PendingSurvey>> {
+        let _turn = self.writer.lock().await;
+        inbox::take_survey(&self.pool, workspace, conversation).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
+        webhooks::create(&self.pool, endpoint).await
+    }
+
+    async fn webhook(
+        &self,
+        workspace: WorkspaceId,
+        id: WebhookId,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        webhooks::get_one(&self.pool, workspace, id).await
+    }
+
+    async fn list_webhooks(&self, workspace: WorkspaceId) -> StoreResult<Vec<WebhookEndpoint>> {
+        webhooks::list(&self.pool, workspace).await
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
+        webhooks::update(&self.pool, endpoint).await
+    }
+
+    async fn delete_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
+        webhooks::delete(&self.pool, workspace, id).await
+    }
+
+    async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> StoreResult<u32> {
+        let _turn = self.writer.lock().await;
+        webhooks::enqueue(&self.pool, deliveries).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let _turn = self.writer.lock().await;
+        webhooks::claim(&self.pool, limit, now, lease_until).await
+    }
+
+    async fn record_attempt(
+        &self,
+        workspace: WorkspaceId,
+        attempt: &DeliveryAttempt,
+        next: NextStep,
+    ) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
+        webhooks::record_attempt(&self.pool, workspace, attempt, next).await
+    }
+
+    async fn deliveries(
+        &self,
+        workspace: WorkspaceId,
+        endpoint: WebhookId,
+        query: DeliveryQuery,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        webhooks::deliveries(&self.pool, workspace, endpoint, query).await
+    }
+
+    async fn delivery(
+        &self,
+        workspace: WorkspaceId,
+        id: WebhookDeliveryId,
+    ) -> StoreResult<Option<WebhookDelivery>> {
+        webhooks::delivery_by_id(&self.pool, workspace, id).await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        workspace: WorkspaceId,
+        id: WebhookDeliveryId,
+    ) -> StoreResult<Vec<DeliveryAttempt>> {
+        webhooks::attempts(&self.pool, workspace, id).await
+    }
+
+    async fn redeliver(
+        &self,
+        workspace: WorkspaceId,
+        id: WebhookDeliveryId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let _turn = self.writer.lock().await;
+        webhooks::redeliver(&self.pool, workspace, id, now).await
     }
 }

@@ -225,7 +225,7 @@ pub(crate) async fn consents(
 }
 
 /// The erased profile and every profile merged into it.
-const PERSON: &str =
+pub(crate) const PERSON: &str =
     "(SELECT id FROM profiles WHERE workspace_id = ?1 AND (id = ?2 OR merged_into = ?2))";
 
 /// Scrubs a person everywhere in one transaction: the profile and the
@@ -273,7 +273,12 @@ pub(crate) async fn erase(
         ),
     ];
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    for statement in scrub.iter().chain(&crate::inbox::erase_statements(PERSON)) {
+    for statement in scrub
+        .iter()
+        .chain(&crate::inbox::erase_statements(PERSON))
+        .chain(&crate::webhooks::erase_statements(PERSON))
+        .chain(&crate::channels::erase_statements(PERSON))
+    {
         sqlx::query(statement)
             .bind(ws.as_uuid())
             .bind(profile.as_uuid())

@@ -37,6 +37,21 @@ async fn sqlite_passes_the_inbox_conformance_suite() {
     seamline_store::conformance::run_inbox_suite(&store, &scan).await;
 }
 
+#[tokio::test]
+async fn sqlite_passes_the_webhook_conformance_suite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = fresh_store(&dir).await;
+    let scan = Scan(store.pool().clone());
+    seamline_store::conformance::run_webhook_suite(&store, &scan).await;
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_channel_conformance_suite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = fresh_store(&dir).await;
+    seamline_store::conformance::run_channel_suite(&store).await;
+}
+
 /// Every column of every table (from `sqlite_master`), cast to text.
 struct Scan(SqlitePool);
 

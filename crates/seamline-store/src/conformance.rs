@@ -3,7 +3,9 @@
 //! workspaces, so checks never see each other's tenant data.
 //!
 //! [`run_all`] covers [`Store`]; [`run_profile_suite`] covers
-//! [`ProfileStore`] and [`run_inbox_suite`] covers [`InboxStore`], both
+//! [`ProfileStore`], [`run_inbox_suite`] covers [`InboxStore`],
+//! [`run_webhook_suite`] covers [`WebhookStore`] and
+//! [`run_channel_suite`] covers [`ChannelStore`], all four
 //! with a backend-specific [`RawScan`] for what only a look at the raw
 //! tables can prove.
 
@@ -15,10 +17,14 @@ use uuid::Uuid;
 
 use crate::*;
 
+mod channels;
 mod inbox;
 mod profiles;
+mod webhooks;
+pub use channels::*;
 pub use inbox::*;
 pub use profiles::*;
+pub use webhooks::*;
 
 /// Runs every check, in order, against `store`.
 pub async fn run_all(store: &dyn Store) {

@@ -303,6 +303,18 @@ pub struct CsatRecord {
     pub at: DateTime<Utc>,
 }
 
+/// A satisfaction survey sent after a resolve and not answered yet. The
+/// rating it gets goes to the operator and team who had the conversation
+/// when it was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PendingSurvey {
+    pub workspace_id: WorkspaceId,
+    pub conversation_id: ConversationId,
+    pub operator: Option<MemberId>,
+    pub team: Option<TeamId>,
+    pub sent_at: DateTime<Utc>,
+}
+
 /// `conversation` after `message` was appended to it (see
 /// [`InboxStore::append_message`]), and the reopen it caused. A message
 /// older than the latest one does not take its place.
@@ -551,6 +563,24 @@ pub trait InboxStore: Send + Sync + 'static {
         conversation: ConversationId,
     ) -> StoreResult<Option<MemberId>>;
 
+    /// The conversations whose notes mention `member` since `since`, the
+    /// latest mention first ("Mentions" in the inbox).
+    async fn mentioned_in(
+        &self,
+        workspace: WorkspaceId,
+        member: MemberId,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationId>>;
+
+    /// The files attached to every message written for the profile (or a
+    /// profile merged into it) or in its conversation, for erasing them.
+    async fn person_attachments(
+        &self,
+        workspace: WorkspaceId,
+        profile: ProfileId,
+    ) -> StoreResult<Vec<Attachment>>;
+
     // Profile merges and unmerges.
 
     /// After `absorbed` merged into `survivor`: its conversation's messages
@@ -602,6 +632,17 @@ pub trait InboxStore: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<CsatRecord>>;
+    /// Records a survey as sent; `false` (nothing changed) when one is
+    /// already pending for the conversation. `NotFound` for a conversation
+    /// not of the workspace. A merge drops the absorbed one's survey.
+    async fn open_survey(&self, survey: &PendingSurvey) -> StoreResult<bool>;
+    /// Removes and returns the conversation's pending survey: of callers
+    /// racing for it, one gets it.
+    async fn take_survey(
+        &self,
+        workspace: WorkspaceId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<PendingSurvey>>;
 }
 
 /// Column codecs the backends share: enums by their serde names, values as

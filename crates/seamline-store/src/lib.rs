@@ -2,7 +2,8 @@
 //!
 //! Architecture invariants:
 //! - One trait, [`Store`], with domain types only: no SQL, no driver types;
-//!   [`ProfileStore`] and [`InboxStore`] alongside, and [`Backend`] is all three.
+//!   [`ProfileStore`], [`InboxStore`], [`WebhookStore`] and
+//!   [`ChannelStore`] alongside, and [`Backend`] is all five.
 //!   Each backend (`seamline-store-sqlite`, `seamline-store-postgres`) is a
 //!   thin implementation with its own migrations, and both pass the one
 //!   suite in [`conformance`].
@@ -19,9 +20,11 @@
 //!   process handles them without reading them back; if it dies first, the
 //!   lease runs out and any worker of that consumer takes the entry.
 
+mod channels;
 mod identity;
 mod inbox;
 mod types;
+mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,9 +34,11 @@ use chrono::{DateTime, Utc};
 use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use uuid::Uuid;
 
+pub use channels::*;
 pub use identity::*;
 pub use inbox::*;
 pub use types::*;
+pub use webhooks::*;
 
 /// The consumers of the outbox: each append leaves one entry per consumer.
 pub const OUTBOX_CONSUMERS: [&str; 2] = [BUS_CONSUMER, IDENTITY_CONSUMER];
@@ -239,8 +244,8 @@ pub trait ProfileStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
-/// Everything a runtime shape provides: the event store, the profiles and
-/// the inbox.
-pub trait Backend: Store + ProfileStore + InboxStore {}
+/// Everything a runtime shape provides: the event store, the profiles,
+/// the inbox, the webhooks and the channels.
+pub trait Backend: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore {}
 
-impl<T: Store + ProfileStore + InboxStore> Backend for T {}
+impl<T: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore> Backend for T {}

@@ -8,6 +8,7 @@
 
 mod http;
 mod identity;
+mod inbox;
 mod postgres;
 mod raw;
 mod report;
@@ -34,6 +35,9 @@ pub enum BenchCommand {
     /// Identity resolution: throughput, latency, precision and recall on
     /// synthetic records whose truth is known.
     Identity(identity::IdentityArgs),
+    /// Inbox: a widget visitor's message to the operator's screen under
+    /// load (one instance, or two through PostgreSQL and NATS).
+    Inbox(inbox::InboxArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +64,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
     match command {
         BenchCommand::Ingest(args) => ingest(settings, args).await,
         BenchCommand::Identity(args) => identity::run(args),
+        BenchCommand::Inbox(args) => inbox::run(settings, args).await,
     }
 }
 

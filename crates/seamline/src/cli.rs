@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::{bench, export, import, runtime, serve};
+use crate::{bench, dev, export, import, runtime, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +64,9 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Development helpers.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -77,6 +80,12 @@ pub struct ServeArgs {
     /// Mark cookies Secure (when served over HTTPS).
     #[arg(long, env = "SEAMLINE_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
+    /// Key sealing channel secrets (32 bytes, base64 or hex) [default: data dir's secret.key].
+    #[arg(long, env = "SEAMLINE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Public base URL for channel webhooks [default: the URL the browser used].
+    #[arg(long, env = "SEAMLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(settings, args).await,
         Command::Migrate => migrate(settings).await,
         Command::Bench(command) => bench::run(settings, command).await,
+        Command::Dev(command) => dev::run(command).await,
     }
 }
 

@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub secure_cookies: Option<bool>,
     pub ingest_writers: Option<usize>,
+    pub public_url: Option<String>,
 }
 
 impl FileConfig {
@@ -42,6 +43,11 @@ pub struct Settings {
     pub json_logs: bool,
     pub secure_cookies: bool,
     pub ingest_writers: Option<usize>,
+    /// Seals channel secrets (32 bytes, base64 or hex); the data dir's
+    /// `secret.key` when absent. Never logged.
+    pub secret_key: Option<String>,
+    /// Where providers reach this server (webhook URLs).
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -86,6 +92,11 @@ impl Settings {
                 .or(file.secure_cookies)
                 .unwrap_or(false),
             ingest_writers: file.ingest_writers,
+            secret_key: serve.secret_key.filter(|k| !k.is_empty()),
+            public_url: serve
+                .public_url
+                .or(file.public_url)
+                .filter(|u| !u.is_empty()),
         })
     }
 

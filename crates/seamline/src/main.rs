@@ -5,6 +5,7 @@
 mod bench;
 mod cli;
 mod config;
+mod dev;
 mod export;
 mod import;
 mod runtime;

@@ -2,6 +2,7 @@
 //! (demo or first-start workspace), serve until SIGINT/SIGTERM, then drain.
 
 use anyhow::Context;
+use seamline_server::channels::{ChannelsConfig, SecretKey};
 use seamline_server::{demo, provision, Application, ServerConfig};
 use seamline_store::Store;
 
@@ -22,6 +23,8 @@ pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
         listen: settings.listen,
         secure_cookies: settings.secure_cookies,
         ingest_writers: writers,
+        blob_dir: settings.data_dir.join("blobs"),
+        channels: channels_config(&settings)?,
         ..ServerConfig::default()
     };
     // Bind before creating the first-start workspace: its password is shown
@@ -39,6 +42,29 @@ pub async fn run(settings: Settings, with_demo: bool) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The channel secrets' key: `SEAMLINE_SECRET_KEY`, else the data dir's
+/// `secret.key` (made on first start; one instance only).
+fn channels_config(settings: &Settings) -> anyhow::Result<ChannelsConfig> {
+    let secret_key = match &settings.secret_key {
+        Some(text) => SecretKey::parse(text).context("SEAMLINE_SECRET_KEY")?,
+        None => {
+            if settings.database_url.is_some() {
+                tracing::warn!(
+                    "no SEAMLINE_SECRET_KEY: channel secrets are sealed with this machine's key; \
+                     give every instance the same key"
+                );
+            }
+            std::fs::create_dir_all(&settings.data_dir).context("creating the data dir")?;
+            SecretKey::load_or_create(&settings.data_dir.join("secret.key"))?
+        }
+    };
+    Ok(ChannelsConfig {
+        secret_key,
+        public_url: settings.public_url.clone(),
+        ..ChannelsConfig::default()
+    })
 }
 
 async fn demo_login(store: &dyn seamline_store::Backend) -> anyhow::Result<Option<String>> {

@@ -78,6 +78,10 @@ pub struct Collected {
 /// A team's bots: one for business hours and what happens outside them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BotSetup {
+    /// Sent in business hours when a conversation starts or reopens,
+    /// before the flow (if there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
     /// Runs in business hours; none: customers go straight to operators.
     #[serde(default)]
     pub flow: Option<Flow>,

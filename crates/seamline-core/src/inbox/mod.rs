@@ -13,6 +13,7 @@
 //! - [`template`]: canned responses with `{{variables}}`.
 //! - [`widget_identity`]: the site widget's HMAC proof of a logged-in user.
 //! - [`csat`]: satisfaction scores and their aggregates.
+//! - [`visibility`]: who sees a private team's conversations.
 
 pub mod bot;
 pub mod conversation;
@@ -21,6 +22,7 @@ pub mod hours;
 pub mod mention;
 pub mod routing;
 pub mod template;
+pub mod visibility;
 pub mod widget_identity;
 
 pub use conversation::{Channel, Conversation, Label, Message, MessageKind, Priority, Status};

@@ -19,7 +19,7 @@ use seamline_core::inbox::conversation::{
 };
 use seamline_core::inbox::mention;
 use seamline_core::inbox::template::{CannedResponse, Values};
-use seamline_core::inbox::{Channel, Label, Message, MessageKind, Priority};
+use seamline_core::inbox::{Channel, Label, Message, MessageKind, Priority, Status};
 use seamline_core::role::Permission;
 use seamline_core::{
     ConversationId, ConversationMessageId, FieldError, MemberId, ProfileId, TeamId, WorkspaceId,
@@ -39,6 +39,10 @@ use crate::auth::{Actor, Principal};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::identity::profiles::live_profile;
+use crate::inbox::automation::csat::SurveyOnResolve;
+use crate::inbox::live::{publish, LiveEvent, Party, Whose};
+use crate::inbox::visibility::Sight;
+use crate::inbox::{attachments, queue};
 use crate::views::{CannedResponseView, ConversationView, MessageView, Page};
 use crate::AppState;
 
@@ -130,15 +134,24 @@ fn parse_id<T: std::str::FromStr>(raw: &str, field: &str) -> InboxResult<T> {
         .map_err(|_| invalid("invalid_id", field, "not an id"))
 }
 
+/// The conversation, if it is of the caller's workspace and they may see
+/// it (a private team's is "not found" to others, as another workspace's is).
 pub(crate) async fn load(
     store: &dyn Backend,
-    ws: WorkspaceId,
+    principal: &Principal,
     id: ConversationId,
 ) -> InboxResult<StoredConversation> {
-    store
-        .conversation(ws, id)
+    let missing = || InboxError::Api(ApiError::NotFound("conversation"));
+    let found = store
+        .conversation(principal.workspace, id)
         .await?
-        .ok_or(InboxError::Api(ApiError::NotFound("conversation")))
+        .ok_or_else(missing)?;
+    let sight = Sight::of(store, principal).await?;
+    if sight.sees(&found) {
+        Ok(found)
+    } else {
+        Err(missing())
+    }
 }
 
 // Reading.
@@ -256,8 +269,15 @@ pub async fn list(
     let next_cursor = (found.len() == query.limit as usize)
         .then(|| found.last().map(|c| Cursor(c.activity_seq).encode()))
         .flatten();
+    // A page may come out shorter than asked when a private team's
+    // conversations are left out; the cursor still continues after them.
+    let sight = Sight::of(store, &principal).await?;
     Ok(Json(Page {
-        data: found.iter().map(ConversationView::from).collect(),
+        data: found
+            .iter()
+            .filter(|c| sight.sees(c))
+            .map(ConversationView::from)
+            .collect(),
         next_cursor,
     }))
 }
@@ -268,7 +288,7 @@ pub async fn get(
     ApiPath(id): ApiPath<ConversationId>,
 ) -> InboxResult<Json<ConversationView>> {
     principal.require(Permission::ReadData)?;
-    let stored = load(state.store.as_ref(), principal.workspace, id).await?;
+    let stored = load(state.store.as_ref(), &principal, id).await?;
     Ok(Json(ConversationView::from(&stored)))
 }
 
@@ -279,10 +299,13 @@ pub async fn for_profile(
     ApiPath(id): ApiPath<ProfileId>,
 ) -> InboxResult<Json<ConversationView>> {
     principal.require(Permission::ReadData)?;
-    let (stored, _created) = state
-        .store
+    let store = state.store.as_ref();
+    let (stored, _created) = store
         .conversation_for_profile(principal.workspace, id, Utc::now())
         .await?;
+    if !Sight::of(store, &principal).await?.sees(&stored) {
+        return Err(InboxError::Api(ApiError::NotFound("conversation")));
+    }
     Ok(Json(ConversationView::from(&stored)))
 }
 
@@ -320,7 +343,7 @@ pub async fn messages(
     principal.require(Permission::ReadData)?;
     let store = state.store.as_ref();
     let ws = principal.workspace;
-    let conversation = load(store, ws, id).await?;
+    let conversation = load(store, &principal, id).await?;
     let limit = params.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(invalid("out_of_range", "limit", "between 1 and 500"));
@@ -367,6 +390,10 @@ pub struct MessageBody {
     /// Who writes: an API key must name a member; a person writes as
     /// themselves.
     pub(crate) author_id: Option<String>,
+    /// Keys of files uploaded for this conversation
+    /// (`POST /api/v1/conversations/{id}/attachments`).
+    #[serde(default)]
+    pub(crate) attachments: Vec<String>,
 }
 
 /// The member a message is written by.
@@ -471,7 +498,7 @@ pub(crate) async fn write_message(
     principal.require(Permission::WriteData)?;
     let store = state.store.as_ref();
     let ws = principal.workspace;
-    let conversation = load(store, ws, id).await?;
+    let conversation = load(store, principal, id).await?;
     let message_id = message_id(headers, ws, conversation.conversation.id)?;
     let is_note = match body.kind.as_deref().map(str::trim) {
         None | Some("" | "reply") => false,
@@ -486,10 +513,11 @@ pub(crate) async fn write_message(
         .transpose()
         .map_err(|e| invalid("invalid_channel", "channel", e.to_string()))?;
     let writer = author(store, principal, body.author_id.as_deref()).await?;
+    let files = attached(state, ws, &body.attachments).await?;
     let text = body.body.unwrap_or_default();
     let (kind, channel, delivery) = if !is_note {
-        if text.trim().is_empty() {
-            return Err(invalid("required", "body", "a reply needs text"));
+        if text.trim().is_empty() && files.is_empty() {
+            return Err(invalid("required", "body", "a reply needs text or a file"));
         }
         let channel = conversation
             .conversation
@@ -536,7 +564,7 @@ pub(crate) async fn write_message(
             &NewMessage {
                 message,
                 sender: Some(display_name(&writer)),
-                attachments: Vec::new(),
+                attachments: files,
                 external_id: None,
                 delivery,
             },
@@ -544,11 +572,48 @@ pub(crate) async fn write_message(
         .await?;
     if appended.new {
         // Live to the customer's widget and to operators on any instance.
-        if let Err(error) = crate::widget::announce(state.bus.as_ref(), &appended.message).await {
-            tracing::warn!(%error, "a reply was stored but not pushed live");
-        }
+        publish(state.bus.as_ref(), LiveEvent::Message(&appended.message)).await;
+        publish(
+            state.bus.as_ref(),
+            LiveEvent::Conversation(&appended.conversation),
+        )
+        .await;
     }
+    // A reply on a connector's channel goes out through the outbox.
+    crate::channels::sender::enqueue(state, &appended).await;
     Ok((appended.new, appended.message))
+}
+
+/// The files `keys` name in the workspace's blob store.
+async fn attached(
+    state: &AppState,
+    ws: WorkspaceId,
+    keys: &[String],
+) -> InboxResult<Vec<seamline_store::Attachment>> {
+    if keys.len() > attachments::MAX_FILES {
+        return Err(invalid(
+            "too_many",
+            "attachments",
+            format!("at most {} files on one message", attachments::MAX_FILES),
+        ));
+    }
+    let mut files = Vec::with_capacity(keys.len());
+    for key in keys {
+        let found = state
+            .blobs
+            .describe(ws, key)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("reading a file")))?;
+        let file = found.ok_or_else(|| {
+            invalid(
+                "unknown_attachment",
+                "attachments",
+                format!("no file {key}: upload it first"),
+            )
+        })?;
+        files.push(file);
+    }
+    Ok(files)
 }
 
 // Changing the conversation.
@@ -558,7 +623,7 @@ pub(crate) async fn write_message(
 /// written), saves it over the version read (once more on a concurrent
 /// change), and records the events on the timeline.
 async fn change<F>(
-    store: &dyn Backend,
+    state: &AppState,
     principal: &Principal,
     id: ConversationId,
     apply: F,
@@ -566,10 +631,11 @@ async fn change<F>(
 where
     F: Fn(&mut ConversationUpdate, DateTime<Utc>) -> InboxResult<Vec<SystemEvent>>,
 {
+    let (store, bus) = (state.store.as_ref(), state.bus.as_ref());
     let ws = principal.workspace;
     let mut retried = false;
-    let (mut saved, events) = loop {
-        let current = load(store, ws, id).await?;
+    let (mut saved, events, before) = loop {
+        let current = load(store, principal, id).await?;
         let now = Utc::now();
         let mut update = current.update(now);
         let events = apply(&mut update, now)?;
@@ -577,7 +643,7 @@ where
             return Ok(current);
         }
         match store.update_conversation(ws, &update).await {
-            Ok(saved) => break (saved, events),
+            Ok(saved) => break (saved, events, current.conversation.assignee),
             Err(StoreError::Conflict(_)) if !retried => retried = true,
             Err(StoreError::Conflict(_)) => {
                 return Err(InboxError::Refused(FieldError::new(
@@ -613,7 +679,16 @@ where
                 },
             )
             .await?;
+        publish(bus, LiveEvent::Message(&appended.message)).await;
         saved = appended.conversation;
+    }
+    publish(bus, LiveEvent::Conversation(&saved)).await;
+    let c = &saved.conversation;
+    if c.assignee.is_none() || c.status == Status::Resolved || c.assignee != before {
+        // Someone may have room now: the queue moves at once.
+        if let Err(error) = queue::drain(store, bus, ws).await {
+            tracing::warn!(%error, "the waiting queue did not move; it will shortly");
+        }
     }
     Ok(saved)
 }
@@ -634,13 +709,13 @@ pub async fn set_status(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> InboxResult<Json<ConversationView>> {
-    let saved = change_status(state.store.as_ref(), &principal, id, body).await?;
+    let saved = change_status(&state, &principal, id, body).await?;
     Ok(Json(ConversationView::from(&saved)))
 }
 
 /// Sets the status (the REST route and the inbox page); see [`set_status`].
 pub(crate) async fn change_status(
-    store: &dyn Backend,
+    state: &AppState,
     principal: &Principal,
     id: ConversationId,
     body: StatusBody,
@@ -661,7 +736,9 @@ pub(crate) async fn change_status(
         }
         (_, None) => None,
     };
-    change(store, principal, id, |update, now| {
+    let (store, bus) = (state.store.as_ref(), state.bus.as_ref());
+    let survey = SurveyOnResolve::check(store, principal.workspace, id, target).await?;
+    let saved = change(state, principal, id, |update, now| {
         let c = &mut update.conversation;
         let changed = match (target, until) {
             (StatusName::Open, _) => c.reopen(),
@@ -682,7 +759,12 @@ pub(crate) async fn change_status(
             Err(error) => Err(refused_transition(error)),
         }
     })
-    .await
+    .await?;
+    survey
+        .send(store, bus, &saved)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(saved)
 }
 
 /// Tells a field that was left out (keep) from one set to null (clear).
@@ -704,6 +786,9 @@ pub struct AssignmentBody {
     pub(crate) team_id: Option<Option<String>>,
     /// A note for the next operator: the change is then a transfer.
     pub(crate) note: Option<String>,
+    /// Taking a conversation from the operator who has it (a supervisor).
+    #[serde(default)]
+    pub(crate) take_over: bool,
 }
 
 pub async fn assign(
@@ -712,19 +797,19 @@ pub async fn assign(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> InboxResult<Json<ConversationView>> {
-    let saved = change_assignment(state.store.as_ref(), &principal, id, body).await?;
+    let saved = change_assignment(&state, &principal, id, body).await?;
     Ok(Json(ConversationView::from(&saved)))
 }
 
 /// Assigns an operator and/or team (the REST route and the inbox page).
 pub(crate) async fn change_assignment(
-    store: &dyn Backend,
+    state: &AppState,
     principal: &Principal,
     id: ConversationId,
     body: AssignmentBody,
 ) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
-    let ws = principal.workspace;
+    let (store, ws) = (state.store.as_ref(), principal.workspace);
     if body.operator_id.is_none() && body.team_id.is_none() {
         return Err(invalid(
             "required",
@@ -766,12 +851,15 @@ pub(crate) async fn change_assignment(
         .note
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
-    let reason = if note.is_some() {
-        AssignReason::Transfer
-    } else {
-        AssignReason::Manual
+    let reason = match (body.take_over, &note) {
+        (true, _) => {
+            principal.require(Permission::Supervise)?;
+            AssignReason::TakeOver
+        }
+        (false, Some(_)) => AssignReason::Transfer,
+        (false, None) => AssignReason::Manual,
     };
-    change(store, principal, id, |update, _| {
+    change(state, principal, id, |update, _| {
         let c = &mut update.conversation;
         let to_operator = operator.unwrap_or(c.assignee);
         let to_team = team.unwrap_or(c.team);
@@ -791,9 +879,9 @@ pub(crate) async fn change_assignment(
 #[derive(Debug, Deserialize)]
 pub struct LabelsBody {
     #[serde(default)]
-    add: Vec<String>,
+    pub(crate) add: Vec<String>,
     #[serde(default)]
-    remove: Vec<String>,
+    pub(crate) remove: Vec<String>,
 }
 
 fn labels(raw: &[String], field: &str) -> InboxResult<Vec<Label>> {
@@ -816,20 +904,30 @@ pub async fn set_labels(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<LabelsBody>,
 ) -> InboxResult<Json<ConversationView>> {
+    let saved = change_labels(&state, &principal, id, body).await?;
+    Ok(Json(ConversationView::from(&saved)))
+}
+
+/// Adds and removes labels (the REST route and the inbox page).
+pub(crate) async fn change_labels(
+    state: &AppState,
+    principal: &Principal,
+    id: ConversationId,
+    body: LabelsBody,
+) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
     if body.add.is_empty() && body.remove.is_empty() {
         return Err(invalid("required", "add", "give labels to add or remove"));
     }
     let (add, remove) = (labels(&body.add, "add")?, labels(&body.remove, "remove")?);
-    let saved = change(state.store.as_ref(), &principal, id, |update, _| {
+    change(state, principal, id, |update, _| {
         let c = &mut update.conversation;
         let mut events: Vec<SystemEvent> = Vec::new();
         events.extend(add.iter().filter_map(|l| c.add_label(l.clone())));
         events.extend(remove.iter().filter_map(|l| c.remove_label(l)));
         Ok(events)
     })
-    .await?;
-    Ok(Json(ConversationView::from(&saved)))
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -843,17 +941,27 @@ pub async fn set_priority(
     ApiPath(id): ApiPath<ConversationId>,
     ApiJson(body): ApiJson<PriorityBody>,
 ) -> InboxResult<Json<ConversationView>> {
+    let saved = change_priority(&state, &principal, id, &body.priority).await?;
+    Ok(Json(ConversationView::from(&saved)))
+}
+
+/// Sets the priority (the REST route and the inbox page).
+pub(crate) async fn change_priority(
+    state: &AppState,
+    principal: &Principal,
+    id: ConversationId,
+    raw: &str,
+) -> InboxResult<StoredConversation> {
     principal.require(Permission::WriteData)?;
-    let priority: Priority = body.priority.parse()?;
-    let saved = change(state.store.as_ref(), &principal, id, |update, _| {
+    let priority: Priority = raw.parse()?;
+    change(state, principal, id, |update, _| {
         Ok(update
             .conversation
             .set_priority(priority)
             .into_iter()
             .collect())
     })
-    .await?;
-    Ok(Json(ConversationView::from(&saved)))
+    .await
 }
 
 /// The conversation has been read: no unread messages.
@@ -865,9 +973,13 @@ pub async fn mark_read(
     principal.require(Permission::WriteData)?;
     let store = state.store.as_ref();
     let ws = principal.workspace;
-    let conversation = load(store, ws, id).await?;
+    let conversation = load(store, &principal, id).await?;
     store.mark_read(ws, conversation.conversation.id).await?;
-    let read = load(store, ws, id).await?;
+    let read = load(store, &principal, id).await?;
+    publish(state.bus.as_ref(), LiveEvent::Conversation(&read)).await;
+    let at = Whose::of(&read);
+    let (party, when) = (Party::Operator, Utc::now());
+    publish(state.bus.as_ref(), LiveEvent::Read { at, party, when }).await;
     Ok(Json(ConversationView::from(&read)))
 }
 
@@ -881,13 +993,13 @@ pub struct CannedParams {
 
 /// What a template's variables stand for: the conversation's customer
 /// (traits, else identifiers) and the calling operator.
-async fn values_for(
+pub(crate) async fn values_for(
     store: &dyn Backend,
     principal: &Principal,
     conversation: ConversationId,
 ) -> InboxResult<Values> {
     let ws = principal.workspace;
-    let conversation = load(store, ws, conversation).await?;
+    let conversation = load(store, principal, conversation).await?;
     let profile = live_profile(store, ws, conversation.conversation.profile).await?;
     let identifiers = store.profile_identifiers(ws, profile.id).await?;
     let text = |keys: &[&str]| {

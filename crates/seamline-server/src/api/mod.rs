@@ -1,20 +1,32 @@
 //! The REST API under `/api/v1`: secret key (`Authorization: Bearer`) or a
 //! session with `X-CSRF-Token`. Lists answer `{"data": [...], "next_cursor"}`.
 
+pub(crate) mod attachments;
+pub(crate) mod channels;
 pub(crate) mod conversations;
 mod events;
 pub(crate) mod keys;
 mod keyset;
+mod live;
 pub(crate) mod members;
+pub(crate) mod operators;
 pub(crate) mod profiles;
+pub(crate) mod reports;
 pub(crate) mod settings;
+pub(crate) mod teams;
+pub(crate) mod webhooks;
+pub(crate) mod widget_settings;
 
-use axum::routing::{delete, get, patch, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::AppState;
 
 pub use events::live_events;
+
+/// An attachment's largest body, with room for nothing else.
+const UPLOAD_LIMIT: usize = crate::inbox::attachments::MAX_BYTES + 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,6 +80,16 @@ pub fn router() -> Router<AppState> {
             post(conversations::set_priority),
         )
         .route(
+            "/api/v1/conversations/{id}/attachments",
+            post(attachments::upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route("/api/v1/attachments/{key}", get(attachments::download))
+        .route("/api/v1/inbox/stream", get(live::stream))
+        .route("/api/v1/operators", get(operators::list))
+        .route("/api/v1/presence", post(operators::set_presence))
+        .route("/api/v1/supervisor", get(operators::supervisor))
+        .route("/api/v1/conversations/{id}/typing", post(live::typing))
+        .route(
             "/api/v1/conversations/{id}/read",
             post(conversations::mark_read),
         )
@@ -80,8 +102,72 @@ pub fn router() -> Router<AppState> {
             "/api/v1/conflicts/{id}/dismiss",
             post(profiles::dismiss_conflict),
         )
+        .route("/api/v1/teams", get(teams::list).post(teams::create))
+        .route(
+            "/api/v1/teams/{id}",
+            get(teams::get).patch(teams::update).delete(teams::delete),
+        )
+        .route(
+            "/api/v1/teams/{id}/members/{member_id}",
+            put(teams::add_member).delete(teams::remove_member),
+        )
+        .route(
+            "/api/v1/operators/{member_id}/capacity",
+            put(teams::set_capacity),
+        )
+        .route("/api/v1/reports/csat", get(reports::csat))
+        .route(
+            "/api/v1/settings/csat",
+            get(reports::csat_settings).put(reports::put_csat_settings),
+        )
+        .route(
+            "/api/v1/channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/api/v1/channels/{id}",
+            get(channels::get)
+                .patch(channels::update)
+                .delete(channels::remove),
+        )
+        .route("/api/v1/channels/{id}/test", post(channels::test))
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::remove),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate),
+        )
+        .route("/api/v1/webhooks/{id}/ping", post(webhooks::ping))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/deliveries/{id}/redeliver",
+            post(webhooks::redeliver_route),
+        )
         .route(
             "/api/v1/settings/identity",
             get(settings::identity).put(settings::put_identity),
+        )
+        .route(
+            "/api/v1/settings/inbox",
+            get(settings::inbox).put(settings::put_inbox),
+        )
+        .route(
+            "/api/v1/settings/widget",
+            get(widget_settings::widget).put(widget_settings::put_widget),
+        )
+        .route(
+            "/api/v1/settings/widget/identity-secret",
+            post(widget_settings::rotate_secret),
         )
 }

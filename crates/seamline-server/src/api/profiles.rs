@@ -500,7 +500,17 @@ pub(crate) async fn erase_person(
     id: ProfileId,
 ) -> ApiResult<()> {
     principal.require(Permission::ManageWorkspace)?;
-    service::erase(state.store.as_ref(), principal.workspace, id).await?;
+    // Files first: should the erase below fail, a retry still finds the
+    // rows that name them; the other way round, they would be orphaned.
+    let store = state.store.as_ref();
+    for file in store.person_attachments(principal.workspace, id).await? {
+        state
+            .blobs
+            .delete(principal.workspace, &file.key)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("erasing a file")))?;
+    }
+    service::erase(store, principal.workspace, id).await?;
     tracing::info!(actor = ?principal.actor, profile = %id, "profile erased");
     Ok(())
 }

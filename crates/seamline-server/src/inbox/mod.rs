@@ -5,8 +5,16 @@
 //! store's ([`seamline_store::InboxStore`]). Every channel (the site widget,
 //! messengers, e-mail, SMS, calls) enters through [`receive`].
 
+pub mod attachments;
+pub mod automation;
+pub mod live;
+pub mod queue;
 mod receive;
 mod route;
+pub mod supervisor;
+pub mod visibility;
 
-pub use receive::{receive, Customer, Inbound, InboxError, Received};
-pub use route::route_conversation;
+pub use live::LiveHub;
+pub(crate) use receive::identify;
+pub use receive::{receive, receive_with_files, Customer, Inbound, InboxError, Received};
+pub use route::{route_conversation, DEFAULT_CAPACITY};

@@ -2,15 +2,18 @@
 //! tracked event), into which conversation, and to which operator.
 
 use chrono::{DateTime, Utc};
+use seamline_bus::Bus;
 use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
 use seamline_core::tracking::{parse_message, Envelope};
 use seamline_core::{ConversationMessageId, EventId, FieldError, ProfileId, WorkspaceId};
 use seamline_store::{
-    AppendedMessage, Backend, NewEvent, NewMessage, StoreError, IDENTITY_CONSUMER,
+    AppendedMessage, Attachment, Backend, NewEvent, NewMessage, StoreError, IDENTITY_CONSUMER,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::automation;
+use super::live::{publish, LiveEvent};
 use super::route::route_conversation;
 use crate::identity::{policy_of, resolve_in};
 
@@ -25,10 +28,18 @@ pub struct Customer {
     pub phone: Option<String>,
     /// The channel's own id of the sender: `("telegram", "123456")`.
     pub channel_id: Option<(String, String)>,
+    /// A site visitor's tracking code the message carried (a messenger
+    /// link's start parameter), once `widget::tracking::vouched`: ties the
+    /// sender to that visitor's profile.
+    pub tracking_code: Option<String>,
     /// The name the channel shows, kept on the message (not as the
     /// profile's name: a messenger nickname must not overwrite the name the
     /// customer gave the shop).
     pub name: Option<String>,
+    /// A machine wrote (an e-mail auto-reply or bounce): the message is
+    /// kept but automation never answers it, so two autoresponders cannot
+    /// loop.
+    pub automatic: bool,
 }
 
 /// A customer's message arriving on a channel.
@@ -60,8 +71,23 @@ pub enum InboxError {
 }
 
 /// Stores `inbound` in its customer's conversation (once, whatever the
-/// retries) and routes the conversation if nobody has it.
-pub async fn receive(store: &dyn Backend, inbound: Inbound) -> Result<Received, InboxError> {
+/// retries), routes the conversation if nobody has it, and pushes both to
+/// the screens watching.
+pub async fn receive(
+    store: &dyn Backend,
+    bus: &dyn Bus,
+    inbound: Inbound,
+) -> Result<Received, InboxError> {
+    receive_with_files(store, bus, inbound, Vec::new()).await
+}
+
+/// [`receive`] with files already in the blob store (a call's recording).
+pub async fn receive_with_files(
+    store: &dyn Backend,
+    bus: &dyn Bus,
+    inbound: Inbound,
+    attachments: Vec<Attachment>,
+) -> Result<Received, InboxError> {
     let ws = inbound.workspace;
     if inbound.body.trim().is_empty() {
         return Err(FieldError::new("blank", "body", "the message is empty").into());
@@ -87,7 +113,7 @@ pub async fn receive(store: &dyn Backend, inbound: Inbound) -> Result<Received, 
             });
         }
     }
-    let profile = identify(store, &inbound).await?;
+    let profile = identify(store, &inbound, "Message Received").await?;
     let (conversation, _) = store
         .conversation_for_profile(ws, profile, inbound.at)
         .await?;
@@ -105,29 +131,42 @@ pub async fn receive(store: &dyn Backend, inbound: Inbound) -> Result<Received, 
             &NewMessage {
                 message,
                 sender: inbound.customer.name.clone(),
-                attachments: Vec::new(),
+                attachments,
                 external_id: inbound.external_id.clone(),
                 delivery: None,
             },
         )
         .await?;
-    let assigned = if appended.new && appended.conversation.conversation.assignee.is_none() {
-        route_conversation(store, ws, &appended.conversation, inbound.at).await?
+    if appended.new {
+        publish(bus, LiveEvent::Message(&appended.message)).await;
+    }
+    let automated = automation::on_inbound(store, bus, &inbound, &appended).await?;
+    let routed = if automated.route && automated.conversation.conversation.assignee.is_none() {
+        route_conversation(store, ws, &automated.conversation, inbound.at).await?
     } else {
         None
     };
+    if appended.new {
+        let now = routed.as_ref().unwrap_or(&automated.conversation);
+        publish(bus, LiveEvent::Conversation(now)).await;
+    }
     Ok(Received {
         profile,
+        assigned: routed.and_then(|c| c.conversation.assignee),
         message: appended,
-        assigned,
     })
 }
 
 /// The customer's profile: the message is also an event of theirs
-/// (`Message Received`, without its text), resolved here and now through
-/// the identity rules so that the conversation knows whose it is.
-async fn identify(store: &dyn Backend, inbound: &Inbound) -> Result<ProfileId, InboxError> {
-    let event = event_of(inbound)?;
+/// (`event`, such as `Message Received`, without its text), resolved here
+/// and now through the identity rules so that the conversation knows whose
+/// it is.
+pub(crate) async fn identify(
+    store: &dyn Backend,
+    inbound: &Inbound,
+    event: &str,
+) -> Result<ProfileId, InboxError> {
+    let event = event_of(inbound, event)?;
     let lease = Utc::now() + chrono::TimeDelta::seconds(60);
     let appended = store
         .append_and_claim(vec![event], IDENTITY_CONSUMER, lease)
@@ -162,7 +201,7 @@ async fn identify(store: &dyn Backend, inbound: &Inbound) -> Result<ProfileId, I
     })
 }
 
-fn event_of(inbound: &Inbound) -> Result<NewEvent, FieldError> {
+fn event_of(inbound: &Inbound, event: &str) -> Result<NewEvent, FieldError> {
     let c = &inbound.customer;
     let mut traits = serde_json::Map::new();
     for (key, value) in [("email", &c.email), ("phone", &c.phone)] {
@@ -170,14 +209,17 @@ fn event_of(inbound: &Inbound) -> Result<NewEvent, FieldError> {
             traits.insert(key.into(), Value::String(value.clone()));
         }
     }
+    let codes = c.tracking_code.iter().map(|code| ("tracking_code", code));
     let external: Vec<Value> = c
         .channel_id
         .iter()
+        .map(|(kind, id)| (kind.as_str(), id))
+        .chain(codes)
         .map(|(kind, id)| json!({"type": kind, "id": id}))
         .collect();
     let mut message = json!({
         "type": "track",
-        "event": "Message Received",
+        "event": event,
         "properties": {"channel": inbound.channel.as_str()},
         "context": {"traits": traits, "externalIds": external},
         "timestamp": inbound.at.to_rfc3339(),

@@ -4,32 +4,32 @@
 use chrono::{DateTime, Utc};
 use seamline_core::inbox::conversation::AssignReason;
 use seamline_core::inbox::routing::{route, Decision, Operator};
-use seamline_core::{MemberId, WorkspaceId};
+use seamline_core::WorkspaceId;
 use seamline_store::{
     AssignmentCause, Backend, CursorMove, OperatorState, StoreError, StoreResult,
-    StoredConversation,
+    StoredConversation, Team,
 };
 
-/// How many conversations an operator takes at once unless set otherwise.
-const DEFAULT_CAPACITY: u32 = 5;
+use super::automation;
 
-/// Assigns `conversation` if someone can take it; returns who. A
+/// How many conversations an operator takes at once unless set otherwise.
+pub const DEFAULT_CAPACITY: u32 = 5;
+
+/// Assigns `conversation` if someone can take it; returns it assigned. A
 /// conversation written meanwhile (a version conflict) is left as it is.
 pub async fn route_conversation(
     store: &dyn Backend,
     ws: WorkspaceId,
     conversation: &StoredConversation,
     now: DateTime<Utc>,
-) -> StoreResult<Option<MemberId>> {
+) -> StoreResult<Option<StoredConversation>> {
     let teams = store.list_teams(ws).await?;
-    let channel = conversation.last_message_channel;
-    let Some(team) = teams
-        .iter()
-        .find(|t| channel.is_some_and(|c| t.channels.contains(&c)))
-        .or(teams.first())
-    else {
+    let Some(team) = team_of(&teams, conversation) else {
         return Ok(None);
     };
+    if automation::holds(conversation, team, now) {
+        return Ok(None);
+    }
     let operators: Vec<Operator> = store
         .operators(ws, Some(team.id))
         .await?
@@ -67,10 +67,37 @@ pub async fn route_conversation(
             to,
         });
     match store.update_conversation(ws, &update).await {
-        Ok(_) => Ok(Some(operator)),
+        Ok(assigned) => Ok(Some(assigned)),
         Err(StoreError::Conflict(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Is anyone in the workspace online with room for one more?
+pub async fn can_take_any(store: &dyn Backend, ws: WorkspaceId) -> StoreResult<bool> {
+    Ok(store
+        .operators(ws, None)
+        .await?
+        .iter()
+        .any(|o| operator(o).can_take()))
+}
+
+/// A conversation passed to a team stays with it; a new one goes to the
+/// team bound to its channel, else the first.
+pub(super) fn team_of<'t>(
+    teams: &'t [Team],
+    conversation: &StoredConversation,
+) -> Option<&'t Team> {
+    let channel = conversation.last_message_channel;
+    teams
+        .iter()
+        .find(|t| Some(t.id) == conversation.conversation.team)
+        .or_else(|| {
+            teams
+                .iter()
+                .find(|t| channel.is_some_and(|c| t.channels.contains(&c)))
+        })
+        .or(teams.first())
 }
 
 fn operator(state: &OperatorState) -> Operator {

@@ -56,6 +56,57 @@ pub(crate) fn time_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
     html! { time datetime=(at.to_rfc3339()) title=(full_time(at)) { (ago(at, now)) } }
 }
 
+/// A wait in words: "45 s", "12 min", "2 h 05 min".
+pub(crate) fn wait_text(wait: chrono::Duration) -> String {
+    let seconds = wait.num_seconds().max(0);
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min", seconds / 60),
+        _ => format!("{} h {:02} min", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+/// Customer text with its web links made clickable and safe: only
+/// `http(s)` addresses become links, which open in a new tab without the
+/// opener or referrer and count for nothing (`nofollow`); everything else,
+/// markup included, stays text.
+pub(crate) fn linked_text(text: &str) -> Markup {
+    html! {
+        @for (part, is_link) in link_parts(text) {
+            @if is_link {
+                a href=(part) target="_blank" rel="noopener noreferrer nofollow ugc" { (part) }
+            } @else { (part) }
+        }
+    }
+}
+
+/// `text` split into plain parts and `http(s)` links, in order.
+fn link_parts(text: &str) -> Vec<(&str, bool)> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        let tail = &rest[start..];
+        let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+        // A sentence's closing punctuation is not part of the address.
+        let link =
+            tail[..end].trim_end_matches(['.', ',', ')', '!', '?', ';', ':', '"', '\'', '»']);
+        let scheme_only = link.ends_with("//");
+        if start > 0 {
+            parts.push((&rest[..start], false));
+        }
+        parts.push((link, !scheme_only));
+        rest = &tail[link.len()..];
+    }
+    if !rest.is_empty() {
+        parts.push((rest, false));
+    }
+    parts
+}
+
 /// A `<time>` with the date and minute.
 pub(crate) fn time_exact(at: DateTime<Utc>) -> Markup {
     html! { time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M")) } }

@@ -11,15 +11,21 @@ macro_rules! has_csrf {
     )*};
 }
 
+mod channels;
 mod conflicts;
 mod events;
 mod format;
 mod identity_rules;
 mod inbox;
+mod inbox_customer;
 mod login;
 mod profile;
 mod profiles;
 mod settings;
+mod supervisor;
+mod teams;
+mod webhooks;
+mod widget_settings;
 
 use std::future::Future;
 
@@ -31,6 +37,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
+
+use seamline_core::role::Permission;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -45,6 +53,11 @@ pub fn router() -> Router<AppState> {
         .route("/inbox/{id}/reply", post(inbox::reply))
         .route("/inbox/{id}/status", post(inbox::status))
         .route("/inbox/{id}/assign-me", post(inbox::assign_me))
+        .route("/inbox/{id}/transfer", post(inbox::transfer))
+        .route("/inbox/{id}/labels", post(inbox::labels))
+        .route("/inbox/{id}/priority", post(inbox::priority))
+        .route("/inbox/presence", post(inbox::presence))
+        .route("/supervisor", get(supervisor::page))
         .route("/events", get(events::page))
         .route("/profiles", get(profiles::list))
         .route("/profiles/{id}", get(profile::page))
@@ -58,6 +71,47 @@ pub fn router() -> Router<AppState> {
         .route(
             "/settings/identity",
             get(identity_rules::page).post(identity_rules::submit),
+        )
+        .route(
+            "/settings/widget",
+            get(widget_settings::page).post(widget_settings::submit),
+        )
+        .route(
+            "/settings/widget/identity-secret",
+            post(widget_settings::rotate_secret),
+        )
+        .route("/settings/widget/preview", get(widget_settings::preview))
+        .route("/settings/teams", get(teams::page).post(teams::create))
+        .route("/settings/teams/csat", post(teams::survey))
+        .route("/settings/teams/{id}", post(teams::save))
+        .route("/settings/teams/{id}/delete", post(teams::delete))
+        .route("/settings/teams/{id}/members", post(teams::add_member))
+        .route(
+            "/settings/teams/{id}/members/{member_id}/remove",
+            post(teams::remove_member),
+        )
+        .route(
+            "/settings/teams/{id}/capacity/{member_id}",
+            post(teams::set_capacity),
+        )
+        .route(
+            "/settings/channels",
+            get(channels::page).post(channels::create),
+        )
+        .route("/settings/channels/{id}/test", post(channels::test))
+        .route("/settings/channels/{id}/delete", post(channels::delete))
+        .route(
+            "/settings/webhooks",
+            get(webhooks::page).post(webhooks::create),
+        )
+        .route("/settings/webhooks/{id}", get(webhooks::log))
+        .route("/settings/webhooks/{id}/toggle", post(webhooks::toggle))
+        .route("/settings/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/settings/webhooks/{id}/ping", post(webhooks::ping))
+        .route("/settings/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/settings/webhooks/deliveries/{id}/redeliver",
+            post(webhooks::redeliver_one),
         )
         .route("/settings/members", post(settings::add_member))
         .route("/settings/members/{id}/role", post(settings::change_role))
@@ -78,6 +132,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/events.js",
             get(|| asset("text/javascript", include_str!("../../assets/events.js"))),
+        )
+        .route(
+            "/assets/inbox.js",
+            get(|| asset("text/javascript", include_str!("../../assets/inbox.js"))),
         )
 }
 
@@ -239,6 +297,7 @@ impl FromRequestParts<AppState> for UiPrincipal {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Nav {
     Inbox,
+    Supervisor,
     Events,
     Profiles,
     Settings,
@@ -271,6 +330,9 @@ fn layout(title: &str, principal: &Principal, current: Nav, content: Markup) -> 
                     a.brand href="/" { span.logo aria-hidden="true" { "◐" } "Seamline" }
                     nav aria-label="Main" {
                         (link(Nav::Inbox, "/inbox", "Inbox"))
+                        @if principal.role.allows(Permission::Supervise) {
+                            (link(Nav::Supervisor, "/supervisor", "Supervisor"))
+                        }
                         (link(Nav::Events, "/events", "Events"))
                         (link(Nav::Profiles, "/profiles", "Profiles"))
                         (link(Nav::Settings, "/settings", "Settings"))

@@ -761,7 +761,7 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 /// The few properties that say what an event was.
-fn details(e: &StoredEvent) -> Vec<(String, String)> {
+pub(super) fn details(e: &StoredEvent) -> Vec<(String, String)> {
     fn plain(object: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
         for (key, value) in object.as_object().into_iter().flatten() {
             if let Some(text) = scalar(value).filter(|_| !skip.contains(&key.as_str())) {

@@ -216,7 +216,7 @@ fn is_device(kind: &str) -> bool {
 
 /// What to call a profile: the name, else the identifier that names the
 /// person best; an anonymous visitor when only a cookie or device does.
-fn name_of<'a>(
+pub(super) fn name_of<'a>(
     traits: &Map<String, Value>,
     identifiers: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {

@@ -158,6 +158,10 @@ async fn render(
                 dt { "Name" } dd { (workspace.as_ref().map(|w| w.name.as_str()).unwrap_or("")) }
                 dt { "Workspace id" } dd.mono #workspace-id { (principal.workspace) }
                 dt { "Identity rules" } dd { a href="/settings/identity" { "Limits, block list, shared devices, phone region" } }
+                dt { "Teams" } dd { a href="/settings/teams" { "Members and capacity, routing, channels, hours, greeting, bot, satisfaction survey" } }
+                dt { "Site widget" } dd { a href="/settings/widget" { "Chat, callback and messenger buttons, texts, embed code" } }
+                dt { "Channels" } dd { a href="/settings/channels" { "Telegram bots: tokens, webhook URLs, connection checks" } }
+                dt { "Webhooks" } dd { a href="/settings/webhooks" { "Conversation and message events sent to your systems, delivery log" } }
             }
         }
         section.card #members aria-labelledby="members-title" {

@@ -1,16 +1,7 @@
-//! Messages of a conversation, pushed live over the bus to every instance:
-//! the visitor's socket and operators' screens wherever they are connected.
+//! What a visitor sees of their conversation.
 
-use bytes::Bytes;
-use seamline_bus::{Bus, BusError, Message};
-use seamline_core::{ProfileId, WorkspaceId};
 use seamline_store::StoredMessage;
 use serde::Serialize;
-
-/// The subject a customer's conversation is pushed on.
-pub fn subject_of(workspace: WorkspaceId, profile: ProfileId) -> String {
-    format!("inbox.{workspace}.{profile}")
-}
 
 /// What a visitor's widget shows of a message: never notes, events or
 /// other channels.
@@ -44,15 +35,4 @@ impl<'a> VisitorMessage<'a> {
             at: stored.message.at.to_rfc3339(),
         })
     }
-}
-
-/// Publishes `stored` on its conversation's subject.
-pub async fn announce(bus: &dyn Bus, stored: &StoredMessage) -> Result<(), BusError> {
-    let payload = serde_json::to_vec(stored).map_err(|e| BusError::Rejected(e.to_string()))?;
-    bus.publish(Message {
-        subject: subject_of(stored.workspace_id, stored.profile_id),
-        id: stored.message.id.to_string(),
-        payload: Bytes::from(payload),
-    })
-    .await
 }

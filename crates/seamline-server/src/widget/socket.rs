@@ -6,6 +6,7 @@
 //! gets `history`, `ack`, `message` and `error` frames. Bodies are text:
 //! the widget puts them in the page with `textContent`, never as HTML.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message as Frame, WebSocket, WebSocketUpgrade};
@@ -13,8 +14,6 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures::StreamExt;
-use seamline_bus::{Subscription, SubscriptionKind};
 use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::inbox::conversation::Channel;
 use seamline_core::inbox::widget_identity;
@@ -23,9 +22,11 @@ use seamline_store::{MessageQuery, Order, ProfileQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::live::{announce, subject_of, VisitorMessage};
-use crate::auth::WriteKeyWorkspace;
+use super::live::VisitorMessage;
+use super::settings::identity_secret;
+use super::visitor::SiteVisitor;
 use crate::error::{ApiError, ApiResult};
+use crate::inbox::live::{self, publish, FrameKind, LiveEvent, Party, Whose};
 use crate::inbox::{receive, Customer, Inbound, InboxError};
 use crate::AppState;
 
@@ -72,23 +73,23 @@ pub async fn connect(
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let checked = check(&state, visitor).await?;
+    // A chat frame is small: a 4 KiB read buffer instead of the default
+    // 128 KiB keeps thousands of idle sockets cheap (it grows if needed).
     Ok(upgrade
         .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| serve(state, checked, socket)))
 }
 
 async fn check(state: &AppState, visitor: Visitor) -> ApiResult<Checked> {
-    let workspace =
-        WriteKeyWorkspace::resolve(state, &axum::http::HeaderMap::new(), Some(&visitor.key))
-            .await?;
-    let anonymous = visitor.anonymous_id.trim();
-    if anonymous.is_empty() || anonymous.len() > 200 {
-        return Err(ApiError::field(
-            "invalid_value",
-            "anonymousId",
-            "the visitor's anonymous id, 1 to 200 characters",
-        ));
-    }
+    let site = SiteVisitor::check(
+        state,
+        &axum::http::HeaderMap::new(),
+        &visitor.key,
+        &visitor.anonymous_id,
+    )
+    .await?;
+    let workspace = site.workspace;
     let user_id = match visitor.user_id.as_deref().filter(|u| !u.is_empty()) {
         None => None,
         Some(user) => Some(verified(state, workspace, user, visitor.user_hash.as_deref()).await?),
@@ -96,7 +97,7 @@ async fn check(state: &AppState, visitor: Visitor) -> ApiResult<Checked> {
     Ok(Checked {
         workspace,
         customer: Customer {
-            anonymous_id: Some(anonymous.to_owned()),
+            anonymous_id: Some(site.anonymous_id),
             user_id,
             ..Customer::default()
         },
@@ -110,11 +111,8 @@ async fn verified(
     user: &str,
     hash: Option<&str>,
 ) -> ApiResult<String> {
-    let secret = state
-        .store
-        .setting(workspace, "widget")
+    let secret = identity_secret(state.store.as_ref(), workspace)
         .await?
-        .and_then(|w| w["identity_secret"].as_str().map(str::to_owned))
         .unwrap_or_default();
     let refused = || {
         ApiError::field(
@@ -130,10 +128,7 @@ async fn verified(
 
 async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
     let mut profile = known_profile(&state, &visitor).await;
-    let mut live = match profile {
-        Some(p) => subscribe(&state, visitor.workspace, p).await,
-        None => None,
-    };
+    let mut live = profile.map(|p| state.live.watch_conversation(visitor.workspace, p));
     if let Some(p) = profile {
         if send(&mut socket, history(&state, visitor.workspace, p).await)
             .await
@@ -148,20 +143,27 @@ async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
             frame = socket.recv() => {
                 let Some(Ok(frame)) = frame else { return };
                 let Frame::Text(text) = frame else { continue };
-                let answer = on_frame(&state, &visitor, &text, &mut sent).await;
+                let answer = on_frame(&state, &visitor, profile, &text, &mut sent).await;
+                let mut catch_up = None;
                 if let Some(placed) = answer.profile.filter(|p| Some(*p) != profile) {
                     if may_see(&state, &visitor, placed).await {
                         profile = Some(placed);
-                        live = subscribe(&state, visitor.workspace, placed).await;
+                        live = Some(state.live.watch_conversation(visitor.workspace, placed));
+                        // An answer written before this socket listened
+                        // (a quick first reply) comes with the history;
+                        // the widget shows each message once.
+                        catch_up = Some(history(&state, visitor.workspace, placed).await);
                     }
                 }
-                if send(&mut socket, answer.frame).await.is_err() {
-                    return;
+                for frame in answer.frame.into_iter().chain(catch_up) {
+                    if send(&mut socket, frame).await.is_err() {
+                        return;
+                    }
                 }
             }
-            delivery = next(&mut live) => {
-                let Some(delivery) = delivery else { continue };
-                if let Some(frame) = pushed(&delivery.message.payload) {
+            pushed = next(&mut live) => {
+                let Some(frame) = pushed else { continue };
+                if let Some(frame) = for_visitor(&frame) {
                     if send(&mut socket, frame).await.is_err() {
                         return;
                     }
@@ -171,46 +173,103 @@ async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
     }
 }
 
-/// The next live delivery; pends forever without a subscription.
-async fn next(live: &mut Option<Subscription>) -> Option<seamline_bus::Delivery> {
+/// The next live frame; pends forever without a conversation to watch.
+async fn next(live: &mut Option<live::Receiver>) -> Option<Arc<live::Frame>> {
     match live {
-        Some(subscription) => subscription.next().await,
+        Some(receiver) => live::next_frame(receiver).await,
         None => std::future::pending().await,
     }
 }
 
 struct Answer {
-    frame: Value,
+    /// What to tell the visitor, if anything.
+    frame: Option<Value>,
+    /// Whose conversation the visitor's message went to.
     profile: Option<ProfileId>,
+}
+
+impl Answer {
+    fn refused(field: &str, message: &str) -> Self {
+        Self {
+            frame: Some(json!({"type": "error", "field": field, "message": message})),
+            profile: None,
+        }
+    }
+
+    fn quiet() -> Self {
+        Self {
+            frame: None,
+            profile: None,
+        }
+    }
 }
 
 async fn on_frame(
     state: &AppState,
     visitor: &Checked,
+    profile: Option<ProfileId>,
     text: &str,
     sent: &mut Vec<Instant>,
 ) -> Answer {
-    let refused = |field: &str, message: &str| Answer {
-        frame: json!({"type": "error", "field": field, "message": message}),
-        profile: None,
-    };
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
-        return refused("", "frames are JSON objects");
+        return Answer::refused("", "frames are JSON objects");
     };
-    let (Some("message"), Some(id), Some(body)) = (
-        frame["type"].as_str(),
-        frame["id"].as_str(),
-        frame["body"].as_str(),
-    ) else {
-        return refused("body", "send {\"type\": \"message\", \"id\", \"body\"}");
+    match frame["type"].as_str() {
+        Some("message") => on_message(state, visitor, &frame, sent).await,
+        Some(kind @ ("typing" | "read")) => {
+            if let Some(profile) = profile {
+                signal(state, visitor.workspace, profile, kind).await;
+            }
+            Answer::quiet()
+        }
+        _ => Answer::refused("type", "send a message, typing or read frame"),
+    }
+}
+
+/// Tells the operators the visitor is typing or has read their answers.
+async fn signal(state: &AppState, ws: WorkspaceId, profile: ProfileId, kind: &str) {
+    let Ok((conversation, _)) = state
+        .store
+        .conversation_for_profile(ws, profile, Utc::now())
+        .await
+    else {
+        return;
+    };
+    let at = Whose::of(&conversation);
+    let party = Party::Visitor;
+    let event = if kind == "typing" {
+        LiveEvent::Typing {
+            at,
+            party,
+            member: None,
+            name: None,
+        }
+    } else {
+        LiveEvent::Read {
+            at,
+            party,
+            when: Utc::now(),
+        }
+    };
+    publish(state.bus.as_ref(), event).await;
+}
+
+async fn on_message(
+    state: &AppState,
+    visitor: &Checked,
+    frame: &Value,
+    sent: &mut Vec<Instant>,
+) -> Answer {
+    let (Some(id), Some(body)) = (frame["id"].as_str(), frame["body"].as_str()) else {
+        return Answer::refused("body", "send {\"type\": \"message\", \"id\", \"body\"}");
     };
     if id.is_empty() || id.len() > MAX_ID_CHARS {
-        return refused("id", "a message id of 1 to 100 characters");
+        return Answer::refused("id", "a message id of 1 to 100 characters");
     }
     let now = Instant::now();
     sent.retain(|at| now.duration_since(*at) < RATE_WINDOW);
     if sent.len() >= RATE_LIMIT {
-        return refused("body", "too many messages at once: wait a few seconds");
+        return Answer::refused("body", "too many messages at once: wait a few seconds");
     }
     sent.push(now);
     let inbound = Inbound {
@@ -225,23 +284,18 @@ async fn on_frame(
         )),
         at: Utc::now(),
     };
-    match receive(state.store.as_ref(), inbound).await {
+    match receive(state.store.as_ref(), state.bus.as_ref(), inbound).await {
         Ok(received) => {
-            if received.message.new {
-                if let Err(error) = announce(state.bus.as_ref(), &received.message.message).await {
-                    tracing::warn!(%error, "a widget message was stored but not pushed live");
-                }
-            }
             let view = VisitorMessage::of(&received.message.message);
             Answer {
-                frame: json!({"type": "ack", "id": id, "message": view}),
+                frame: Some(json!({"type": "ack", "id": id, "message": view})),
                 profile: Some(received.profile),
             }
         }
-        Err(InboxError::Invalid(e)) => refused(&e.field, &e.message),
+        Err(InboxError::Invalid(e)) => Answer::refused(&e.field, &e.message),
         Err(InboxError::Store(error)) => {
             tracing::error!(%error, "a widget message could not be stored");
-            refused("", "the message was not saved: send it again")
+            Answer::refused("", "the message was not saved: send it again")
         }
     }
 }
@@ -305,20 +359,6 @@ async fn may_see(state: &AppState, visitor: &Checked, profile: ProfileId) -> boo
     })
 }
 
-async fn subscribe(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Option<Subscription> {
-    match state
-        .bus
-        .subscribe(&subject_of(ws, profile), SubscriptionKind::Broadcast)
-        .await
-    {
-        Ok(subscription) => Some(subscription),
-        Err(error) => {
-            tracing::warn!(%error, "no live answers for a widget visitor");
-            None
-        }
-    }
-}
-
 /// The visitor's conversation so far, oldest first.
 async fn history(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Value {
     let messages = async {
@@ -347,16 +387,26 @@ async fn history(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Value
     json!({"type": "history", "messages": shown})
 }
 
-/// A live message as the visitor sees it (none for notes and events).
-fn pushed(payload: &[u8]) -> Option<Value> {
-    let stored: Value = serde_json::from_slice(payload).ok()?;
-    let kind = stored["kind"].as_str()?;
-    if !matches!(kind, "inbound" | "outbound" | "bot") || stored["channel"] != "web_chat" {
-        return None;
+/// A live frame as the visitor sees it: the chat's own messages, and
+/// whether an operator is typing or has read; nothing else.
+fn for_visitor(frame: &live::Frame) -> Option<Value> {
+    let value = frame.value()?;
+    let from_operator = value["party"] == "operator";
+    match frame.kind {
+        FrameKind::Message => {
+            let stored = &value["message"];
+            let kind = stored["kind"].as_str()?;
+            if !matches!(kind, "inbound" | "outbound" | "bot") || stored["channel"] != "web_chat" {
+                return None;
+            }
+            Some(json!({"type": "message", "message": {
+                "id": stored["id"], "kind": kind, "body": stored["body"], "at": stored["at"],
+            }}))
+        }
+        FrameKind::Typing if from_operator => Some(json!({"type": "typing"})),
+        FrameKind::Read if from_operator => Some(json!({"type": "read", "at": value["at"]})),
+        FrameKind::Typing | FrameKind::Read | FrameKind::Conversation => None,
     }
-    Some(json!({"type": "message", "message": {
-        "id": stored["id"], "kind": kind, "body": stored["body"], "at": stored["at"],
-    }}))
 }
 
 async fn send(socket: &mut WebSocket, frame: Value) -> Result<(), axum::Error> {

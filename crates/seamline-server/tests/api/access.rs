@@ -20,6 +20,8 @@ fn routes() -> Vec<Route> {
     let everyone: &'static [Role] = &[Owner, Admin, Supervisor, Operator, Analyst];
     let managers: &'static [Role] = &[Owner, Admin];
     let writers: &'static [Role] = &[Owner, Admin, Supervisor, Operator];
+    let team_managers: &'static [Role] = &[Owner, Admin, Supervisor];
+    let integration_readers: &'static [Role] = &[Owner, Admin, Supervisor];
     let conversation = |method: Method, path: &'static str, body: Option<Value>| Route {
         allowed: if method == Method::GET {
             everyone
@@ -87,6 +89,24 @@ fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/settings/widget",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/settings/widget",
+            body: Some(json!({"title": "Ask us"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/settings/widget/identity-secret",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/profiles",
             body: None,
             allowed: everyone,
@@ -96,6 +116,41 @@ fn routes() -> Vec<Route> {
             path: "/api/v1/conflicts",
             body: None,
             allowed: everyone,
+        },
+        conversation(
+            Method::POST,
+            "/api/v1/conversations/{conversation}/typing",
+            None,
+        ),
+        Route {
+            method: Method::GET,
+            path: "/api/v1/operators",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/presence",
+            body: Some(json!({"presence": "away"})),
+            allowed: writers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/supervisor",
+            body: None,
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/settings/inbox",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/settings/inbox",
+            body: Some(json!({"private_teams": []})),
+            allowed: team_managers,
         },
         conversation(Method::GET, "/api/v1/conversations", None),
         conversation(Method::GET, "/api/v1/conversations/{conversation}", None),
@@ -134,6 +189,162 @@ fn routes() -> Vec<Route> {
             "/api/v1/conversations/{conversation}/read",
             None,
         ),
+        Route {
+            method: Method::GET,
+            path: "/api/v1/teams",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/teams",
+            body: Some(json!({"name": "{token}"})),
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/teams/{team}",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/api/v1/teams/{team}",
+            body: Some(json!({"routing": {"rule": "least_loaded"}})),
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/teams/{fresh_team}",
+            body: None,
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/teams/{team}/members/{member}",
+            body: None,
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/teams/{team}/members/{member}",
+            body: None,
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/operators/{member}/capacity",
+            body: Some(json!({"capacity": 3})),
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/reports/csat",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/settings/csat",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/settings/csat",
+            body: Some(json!({"survey": false})),
+            allowed: team_managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/channels",
+            body: None,
+            allowed: integration_readers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/channels",
+            body: Some(json!({"kind": "telegram", "secrets": {"bot_token": "1:{token}"}})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/channels/{channel}",
+            body: None,
+            allowed: integration_readers,
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/api/v1/channels/{channel}",
+            body: Some(json!({"name": "Shop bot"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/channels/{channel}",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/channels/{channel}/test",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/webhooks",
+            body: None,
+            allowed: integration_readers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/webhooks",
+            body: Some(json!({"url": "http://127.0.0.1:9/hook"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/webhooks/{webhook}",
+            body: None,
+            allowed: integration_readers,
+        },
+        Route {
+            method: Method::PATCH,
+            path: "/api/v1/webhooks/{webhook}",
+            body: Some(json!({"description": "CRM"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/webhooks/{webhook}",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/webhooks/{webhook}/rotate-secret",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/webhooks/{webhook}/ping",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/webhooks/{webhook}/deliveries",
+            body: None,
+            allowed: integration_readers,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/webhooks/deliveries/{delivery}/redeliver",
+            body: None,
+            allowed: managers,
+        },
         conversation(Method::GET, "/api/v1/canned-responses", None),
         conversation(
             Method::POST,
@@ -151,7 +362,24 @@ async fn call(
     csrf: Option<&str>,
     conversation: &str,
 ) -> StatusCode {
-    let path = route.path.replace("{conversation}", conversation);
+    let mut path = route.path.replace("{conversation}", conversation);
+    if path.contains("{fresh_team}") {
+        path = path.replace("{fresh_team}", &team_of(app).await);
+    }
+    if path.contains("{team}") || path.contains("{member}") {
+        let team = team_of(app).await;
+        let member = app.workspace.owner.id.to_string();
+        path = path.replace("{team}", &team).replace("{member}", &member);
+    }
+    if path.contains("{webhook}") || path.contains("{delivery}") {
+        let (webhook, delivery) = webhook_of(app).await;
+        path = path
+            .replace("{webhook}", &webhook)
+            .replace("{delivery}", &delivery);
+    }
+    if path.contains("{channel}") {
+        path = path.replace("{channel}", &channel_of(app).await);
+    }
     let mut request = client.request(route.method.clone(), app.url(&path));
     if let Some(token) = csrf {
         request = request.header("x-csrf-token", token);
@@ -169,6 +397,42 @@ async fn call(
             .body(text);
     }
     request.send().await.expect("send").status()
+}
+
+/// A new webhook endpoint (to a closed port) with one queued ping, made
+/// with the owner's key; their ids.
+async fn webhook_of(app: &TestApp) -> (String, String) {
+    let (_, webhook) = app
+        .api_post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await;
+    let id = webhook["id"].as_str().unwrap_or_default().to_owned();
+    let (_, ping) = app
+        .api_post(&format!("/api/v1/webhooks/{id}/ping"), &json!({}))
+        .await;
+    (id, ping["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A new Telegram account (its Bot API at a closed port), made with the
+/// owner's key; its id.
+async fn channel_of(app: &TestApp) -> String {
+    let (_, account) = app
+        .api_post(
+            "/api/v1/channels",
+            &json!({"kind": "telegram", "settings": {"api_base": "http://127.0.0.1:9"},
+                    "secrets": {"bot_token": "1:secret"}}),
+        )
+        .await;
+    account["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A new team, made with the owner's key; its id.
+async fn team_of(app: &TestApp) -> String {
+    let name = uuid::Uuid::now_v7().simple().to_string();
+    let (_, team) = app.api_post("/api/v1/teams", &json!({"name": name})).await;
+    team["id"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]

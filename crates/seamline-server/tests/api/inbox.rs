@@ -100,6 +100,7 @@ async fn every_channel_of_one_customer_writes_into_one_conversation_once() {
     let store = app.store.as_ref();
     let first = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -113,6 +114,7 @@ async fn every_channel_of_one_customer_writes_into_one_conversation_once() {
     assert!(first.message.new);
     let retry = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -132,6 +134,7 @@ async fn every_channel_of_one_customer_writes_into_one_conversation_once() {
     // The same phone on WhatsApp: the same person, the same conversation.
     let later = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::WhatsApp,
@@ -180,6 +183,7 @@ async fn a_returning_customer_goes_to_the_operator_who_served_them_on_any_channe
     let operators = team_of(&app, 2).await;
     let first = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -197,6 +201,7 @@ async fn a_returning_customer_goes_to_the_operator_who_served_them_on_any_channe
     // A stranger in between moves the round robin on to the other operator.
     let stranger = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -215,6 +220,7 @@ async fn a_returning_customer_goes_to_the_operator_who_served_them_on_any_channe
 
     let back = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::WhatsApp,
@@ -245,6 +251,7 @@ async fn a_returning_customer_goes_to_the_operator_who_served_them_on_any_channe
         .expect("offline");
     let again = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::WhatsApp,
@@ -274,6 +281,7 @@ async fn nobody_online_leaves_it_waiting_and_bad_messages_are_refused() {
         .expect("away");
     let waiting = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -289,6 +297,7 @@ async fn nobody_online_leaves_it_waiting_and_bad_messages_are_refused() {
 
     let nobody = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,
@@ -302,6 +311,7 @@ async fn nobody_online_leaves_it_waiting_and_bad_messages_are_refused() {
     let long = "я".repeat(20_001);
     let too_long = receive(
         store,
+        app.bus.as_ref(),
         on(
             &app,
             Channel::Telegram,

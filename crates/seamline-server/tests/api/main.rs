@@ -4,13 +4,26 @@
 mod support;
 
 mod access;
+mod attachments;
+mod automation;
+mod calls;
+mod channel_common;
+mod channel_viber;
+mod channel_vk;
+mod channel_whatsapp;
+mod channels;
 mod conversations;
+mod email;
 mod events_api;
 mod identity_rules;
 mod inbox;
+mod inbox_live;
 mod inbox_ui;
 mod live;
 mod ops;
 mod profiles;
+mod sms;
 mod tracking;
+mod webhooks;
 mod widget;
+mod widget_site;

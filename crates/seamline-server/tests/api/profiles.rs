@@ -413,8 +413,13 @@ async fn export_holds_everything_and_erase_leaves_nothing_behind() {
 
 /// Every text value of every row of every table that contains any needle.
 async fn scan_database(app: &TestApp, needles: &[&str]) -> Vec<String> {
-    use sqlx::{Column, Row};
     let path = app.db_path.as_ref().expect("a SQLite-backed app");
+    scan_database_at(path, needles).await
+}
+
+/// The same scan of the SQLite file at `path`.
+pub(crate) async fn scan_database_at(path: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    use sqlx::{Column, Row};
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", path.display()))
         .await
         .expect("open db");

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -196,17 +197,24 @@ impl Browser {
             .len()
     }
 
-    /// The texts of every element matching `css`.
+    /// The texts of every element matching `css`, read in one step: the
+    /// live pages swap their parts as things change, so an element found a
+    /// moment earlier may be gone by the time its text is asked for.
     pub async fn texts(&self, css: &str) -> Vec<String> {
-        let mut texts = Vec::new();
-        for element in self.client.find_all(Locator::Css(css)).await.expect("find") {
-            texts.push(text(&element).await);
-        }
-        texts
+        let script =
+            "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText.trim());";
+        let found = self
+            .client
+            .execute(script, vec![json!(css)])
+            .await
+            .expect("read the page");
+        serde_json::from_value(found).expect("texts")
     }
 
+    /// The text of the first element matching `css` (waiting for one).
     pub async fn text(&self, css: &str) -> String {
-        text(&self.find(css).await).await
+        self.wait_for(css).await;
+        self.texts(css).await.into_iter().next().unwrap_or_default()
     }
 
     pub async fn value(&self, css: &str) -> String {
@@ -236,14 +244,29 @@ impl Browser {
             .expect("select");
     }
 
+    /// Clicks the element `css` names, finding it again if the live page
+    /// replaced it between finding and clicking.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("click");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(CmdError::Standard(e))
+                    if e.error == ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// The row among `css` whose text contains `needle`.
     pub async fn row(&self, css: &str, needle: &str) -> Element {
         for row in self.client.find_all(Locator::Css(css)).await.expect("rows") {
-            if text(&row).await.contains(needle) {
+            // A row replaced meanwhile is not the one sought.
+            if row.text().await.is_ok_and(|t| t.contains(needle)) {
                 return row;
             }
         }

@@ -34,15 +34,20 @@ pub struct TestApp {
 
 /// A server on a fresh SQLite file with the in-process bus, and one workspace.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_configured(ServerConfig::default()).await
+}
+
+/// [`spawn_app`] with `config` (its listen address is ignored: port 0).
+pub async fn spawn_app_configured(config: ServerConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(&dir.path().join("seamline.db"), SqliteOptions::default())
         .await
         .expect("open sqlite");
     store.migrate().await.expect("migrate");
-    let mut app = spawn_with(
+    let mut app = spawn_configured(
         Arc::new(store),
         Arc::new(InProcessBus::new(Default::default())),
-        1,
+        config,
     )
     .await;
     app.db_path = Some(dir.path().join("seamline.db"));
@@ -52,11 +57,24 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on the given store and bus, with a new workspace in it.
 pub async fn spawn_with(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usize) -> TestApp {
+    let config = ServerConfig {
+        ingest_writers: writers,
+        ..ServerConfig::default()
+    };
+    spawn_configured(store, bus, config).await
+}
+
+/// A server with `config` on the given store and bus, with a new workspace.
+pub async fn spawn_configured(
+    store: Arc<dyn Backend>,
+    bus: Arc<dyn Bus>,
+    config: ServerConfig,
+) -> TestApp {
     let email = format!("owner-{}@example.test", uuid::Uuid::now_v7());
     let workspace = provision::create_workspace(store.as_ref(), "Тест", &email, PASSWORD)
         .await
         .expect("create workspace");
-    let (base, stop) = serve(store.clone(), bus.clone(), writers).await;
+    let (base, stop) = serve(store.clone(), bus.clone(), config).await;
     TestApp {
         base,
         store,
@@ -71,7 +89,11 @@ pub async fn spawn_with(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usi
 
 /// Another server instance on the same store and bus (no new workspace).
 pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
-    let (base, stop) = serve(of.store.clone(), bus.clone(), 2).await;
+    let config = ServerConfig {
+        ingest_writers: 2,
+        ..ServerConfig::default()
+    };
+    let (base, stop) = serve(of.store.clone(), bus.clone(), config).await;
     TestApp {
         base,
         store: of.store.clone(),
@@ -88,12 +110,8 @@ pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
 async fn serve(
     store: Arc<dyn Backend>,
     bus: Arc<dyn Bus>,
-    writers: usize,
+    config: ServerConfig,
 ) -> (String, oneshot::Sender<()>) {
-    let config = ServerConfig {
-        ingest_writers: writers,
-        ..ServerConfig::default()
-    };
     let app = Application::build(config, store, bus)
         .await
         .expect("build app");
@@ -115,6 +133,13 @@ fn client() -> Client {
 }
 
 impl TestApp {
+    /// Stops this instance's server and workers; its database stays (for
+    /// another instance on it).
+    pub fn stop_server(&mut self) {
+        let (running, _) = oneshot::channel();
+        drop(std::mem::replace(&mut self._stop, running));
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

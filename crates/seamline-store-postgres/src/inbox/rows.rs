@@ -166,3 +166,13 @@ pub(super) fn rating(row: &PgRow) -> StoreResult<CsatRecord> {
         at: get(row, "at")?,
     })
 }
+
+pub(super) fn survey(row: &PgRow) -> StoreResult<PendingSurvey> {
+    Ok(PendingSurvey {
+        workspace_id: workspace_id(row)?,
+        conversation_id: ConversationId(get::<Uuid>(row, "conversation_id")?),
+        operator: optional_uuid(row, "operator")?.map(MemberId),
+        team: optional_uuid(row, "team_id")?.map(TeamId),
+        sent_at: get(row, "sent_at")?,
+    })
+}

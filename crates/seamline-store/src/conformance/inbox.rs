@@ -35,7 +35,9 @@ pub async fn run_inbox_suite<S: Backend>(store: &S, scan: &dyn RawScan) {
     conversations_filter_and_page_newest_activity_first(store).await;
     merges_move_messages_and_splits_give_them_back(store).await;
     canned_responses_are_unique_by_shortcut(store).await;
+    notes_find_the_people_they_mention(store).await;
     ratings_are_listed_by_time(store).await;
+    one_survey_pends_per_conversation_and_is_taken_once(store).await;
     erasure_scrubs_the_persons_conversation(store, scan).await;
     the_inbox_of_one_workspace_is_invisible_to_another(store).await;
 }
@@ -70,7 +72,7 @@ async fn create_team<S: Backend>(store: &S, ws: WorkspaceId, name: &str) -> Team
     team
 }
 
-async fn operator<S: Backend>(store: &S, ws: WorkspaceId) -> MemberId {
+pub(super) async fn operator<S: Backend>(store: &S, ws: WorkspaceId) -> MemberId {
     let created = store
         .create_member(member(ws, Role::Operator))
         .await
@@ -96,7 +98,7 @@ async fn identity<S: Backend>(store: &S, ws: WorkspaceId, ops: &[IdentityOp]) {
 }
 
 /// A new profile's conversation.
-async fn conversation<S: Backend>(store: &S, ws: WorkspaceId) -> StoredConversation {
+pub(super) async fn conversation<S: Backend>(store: &S, ws: WorkspaceId) -> StoredConversation {
     let [profile] = profiles(store, ws, 1).await[..] else {
         panic!("one profile")
     };
@@ -126,11 +128,16 @@ fn message(
     }
 }
 
-fn inbound(c: ConversationId, channel: Channel, body: &str, at: DateTime<Utc>) -> NewMessage {
+pub(super) fn inbound(
+    c: ConversationId,
+    channel: Channel,
+    body: &str,
+    at: DateTime<Utc>,
+) -> NewMessage {
     message(c, MessageKind::Inbound, channel, body, at)
 }
 
-fn outbound(
+pub(super) fn outbound(
     c: ConversationId,
     operator: MemberId,
     channel: Channel,
@@ -150,7 +157,11 @@ fn note(c: ConversationId, author: MemberId, body: &str, at: DateTime<Utc>) -> N
     message(c, kind, Channel::Internal, body, at)
 }
 
-async fn append<S: Backend>(store: &S, ws: WorkspaceId, m: &NewMessage) -> AppendedMessage {
+pub(super) async fn append<S: Backend>(
+    store: &S,
+    ws: WorkspaceId,
+    m: &NewMessage,
+) -> AppendedMessage {
     store.append_message(ws, m).await.expect("append")
 }
 
@@ -218,6 +229,7 @@ pub async fn teams_round_trip_and_are_unique_per_workspace<S: Backend>(store: &S
     sales.hours = Some(hours);
     sales.channels = [Channel::WhatsApp, Channel::Telegram].into();
     sales.bots = BotSetup {
+        greeting: Some("Здравствуйте!".into()),
         flow: None,
         out_of_hours: Some(OutOfHours::Message {
             text: "Мы откроемся в 9:00".into(),
@@ -1590,6 +1602,45 @@ pub async fn canned_responses_are_unique_by_shortcut<S: Backend>(store: &S) {
     );
 }
 
+pub async fn notes_find_the_people_they_mention<S: Backend>(store: &S) {
+    let (ws, owner, _) = new_workspace(store).await;
+    let ws = ws.id;
+    let (anna, boris) = (operator(store, ws).await, operator(store, ws).await);
+    let first = conversation(store, ws).await.conversation.id;
+    let second = conversation(store, ws).await.conversation.id;
+    let quiet = conversation(store, ws).await.conversation.id;
+    let mention = |c, who: Vec<MemberId>, t| {
+        let kind = MessageKind::Note {
+            author: owner.id,
+            mentions: who,
+        };
+        message(c, kind, Channel::Internal, "@someone look", at(t))
+    };
+    append(store, ws, &mention(first, vec![anna], 10)).await;
+    append(store, ws, &mention(second, vec![anna, boris], 20)).await;
+    append(store, ws, &mention(first, vec![boris], 30)).await;
+    append(store, ws, &note(quiet, owner.id, "nobody named", at(40))).await;
+    let found = |member, since, limit| store.mentioned_in(ws, member, since, limit);
+    assert_eq!(
+        found(anna, at(0), 10).await.expect("anna"),
+        [second, first],
+        "the latest mention first"
+    );
+    assert_eq!(
+        found(boris, at(0), 10).await.expect("boris"),
+        [first, second]
+    );
+    assert_eq!(found(anna, at(15), 10).await.expect("since"), [second]);
+    assert_eq!(found(anna, at(0), 1).await.expect("limit"), [second]);
+    assert!(found(owner.id, at(0), 10).await.expect("owner").is_empty());
+    let (other, _, _) = new_workspace(store).await;
+    let elsewhere = store
+        .mentioned_in(other.id, anna, at(0), 10)
+        .await
+        .expect("other workspace");
+    assert!(elsewhere.is_empty());
+}
+
 pub async fn ratings_are_listed_by_time<S: Backend>(store: &S) {
     let (a, _, _) = new_workspace(store).await;
     let (b, _, _) = new_workspace(store).await;
@@ -1762,10 +1813,27 @@ pub async fn erasure_scrubs_the_persons_conversation<S: Backend>(store: &S, scan
         "the scan finds the person before the erasure"
     );
 
+    // What the blob store must delete: the merged-in profile's file too,
+    // and nothing of the bystander's.
+    let files = store
+        .person_attachments(ws, person)
+        .await
+        .expect("the person's files");
+    assert_eq!(files, with_file.attachments);
+    let none = store
+        .person_attachments(ws, bystander)
+        .await
+        .expect("the bystander's files");
+    assert!(none.is_empty(), "{none:?}");
     store
         .erase_profile(ws, person, &[], at(50))
         .await
         .expect("erase");
+    let files = store
+        .person_attachments(ws, person)
+        .await
+        .expect("after the erase");
+    assert!(files.is_empty(), "the rows no longer name the files");
 
     let found = scan.find_text(&tag).await;
     assert!(
@@ -1967,4 +2035,61 @@ pub async fn the_inbox_of_one_workspace_is_invisible_to_another<S: Backend>(stor
         store.ratings(a.id, at(0), at(100)).await.expect("ratings"),
         vec![rating]
     );
+}
+
+pub async fn one_survey_pends_per_conversation_and_is_taken_once<S: Backend>(store: &S) {
+    let (a, _, _) = new_workspace(store).await;
+    let (b, _, _) = new_workspace(store).await;
+    let c = conversation(store, a.id).await;
+    let olga = operator(store, a.id).await;
+    let support = create_team(store, a.id, "Support").await;
+    let survey = PendingSurvey {
+        workspace_id: a.id,
+        conversation_id: c.conversation.id,
+        operator: Some(olga),
+        team: Some(support.id),
+        sent_at: at(5),
+    };
+    assert!(store.open_survey(&survey).await.expect("open"));
+    let again = PendingSurvey {
+        operator: None,
+        sent_at: at(9),
+        ..survey
+    };
+    assert!(
+        !store.open_survey(&again).await.expect("open again"),
+        "the first survey stays pending"
+    );
+    assert_eq!(
+        store
+            .take_survey(b.id, c.conversation.id)
+            .await
+            .expect("take"),
+        None,
+        "another workspace cannot take it"
+    );
+    let foreign = PendingSurvey {
+        workspace_id: b.id,
+        ..survey
+    };
+    assert!(matches!(
+        store.open_survey(&foreign).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .take_survey(a.id, c.conversation.id)
+            .await
+            .expect("take"),
+        Some(survey)
+    );
+    assert_eq!(
+        store
+            .take_survey(a.id, c.conversation.id)
+            .await
+            .expect("take again"),
+        None,
+        "taken once"
+    );
+    assert!(store.open_survey(&again).await.expect("a new survey"));
 }

@@ -30,9 +30,7 @@ impl HttpRun {
 
     /// The latency below which `q` (0..=1) of the requests finished.
     pub fn percentile(&self, q: f64) -> Duration {
-        let last = self.latencies.len().saturating_sub(1);
-        let index = ((last as f64) * q).round() as usize;
-        self.latencies.get(index).copied().unwrap_or_default()
+        super::report::percentile(&self.latencies, q)
     }
 }
 
@@ -173,7 +171,7 @@ async fn verify(store: &dyn Store, workspace: WorkspaceId, expected: usize) -> a
 
 /// User plus system CPU time of this process so far, from /proc (Linux;
 /// zero elsewhere). Counted in USER_HZ ticks, 100 per second on Linux.
-fn process_cpu() -> Duration {
+pub fn process_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')

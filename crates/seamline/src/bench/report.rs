@@ -148,17 +148,30 @@ impl Report {
             "\nidle RSS of `seamline serve` (SQLite): {:.1} MB\n\n",
             self.idle_rss_mb
         );
-        out += &format!("{:<34} {:>14}  result\n", "target", "measured");
-        for t in &self.targets {
-            let result = match t.pass {
-                Some(true) => "PASS",
-                Some(false) => "MISS",
-                None => "-",
-            };
-            out += &format!("{:<34} {:>14}  {result}\n", t.name, t.measured);
-        }
+        out += &targets_table(&self.targets);
         out
     }
+}
+
+/// The targets with PASS, MISS or `-` (not measured).
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut out = format!("{:<34} {:>14}  result\n", "target", "measured");
+    for t in targets {
+        let result = match t.pass {
+            Some(true) => "PASS",
+            Some(false) => "MISS",
+            None => "-",
+        };
+        out += &format!("{:<34} {:>14}  {result}\n", t.name, t.measured);
+    }
+    out
+}
+
+/// The value below which `q` (0..=1) of `sorted` (ascending) lies.
+pub fn percentile(sorted: &[std::time::Duration], q: f64) -> std::time::Duration {
+    let last = sorted.len().saturating_sub(1);
+    let index = ((last as f64) * q).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
 }
 
 fn backend_line(name: &str, b: &Backend) -> String {

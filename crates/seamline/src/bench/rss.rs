@@ -65,7 +65,7 @@ async fn wait_ready(stdout: ChildStdout) -> anyhow::Result<Lines> {
 }
 
 /// `VmRSS` of a process, from /proc (Linux).
-fn vm_rss(pid: u32) -> anyhow::Result<u64> {
+pub fn vm_rss(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .context("reading /proc/<pid>/status (Linux only)")?;
     let kib: u64 = status

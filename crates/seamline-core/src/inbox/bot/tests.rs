@@ -428,6 +428,7 @@ fn out_of_hours_setup_picks_what_greets() {
             .unwrap();
     let message = |text: &str| OutOfHours::Message { text: text.into() };
     let setup = |flow: Option<Flow>, out: Option<OutOfHours>| BotSetup {
+        greeting: None,
         flow,
         out_of_hours: out,
     };

@@ -10,7 +10,8 @@ use crate::FieldError;
 
 pub const MAX_LABEL_CHARS: usize = 40;
 
-/// Trimmed, lower-case, inner spaces collapsed, 1..=40 chars of `[a-z0-9-_ ]`.
+/// Trimmed, lower-case, inner spaces collapsed, 1..=40 letters (any
+/// alphabet: "доставка" is a label), digits, `-`, `_` and spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct Label(String);
@@ -32,12 +33,12 @@ impl Label {
                 format!("at most {MAX_LABEL_CHARS} characters"),
             ));
         }
-        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_ ".contains(c);
+        let allowed = |c: char| c.is_alphanumeric() || "-_ ".contains(c);
         if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
             return Err(FieldError::new(
                 "invalid_label",
                 "label",
-                format!("{bad:?} is not allowed; use letters a-z, digits, '-', '_' and spaces"),
+                format!("{bad:?} is not allowed; use letters, digits, '-', '_' and spaces"),
             ));
         }
         Ok(Self(value))
@@ -137,6 +138,7 @@ mod tests {
             "needs call-back"
         );
         assert_eq!(Label::parse("order_42").unwrap().as_str(), "order_42");
+        assert_eq!(Label::parse(" Доставка ").unwrap().as_str(), "доставка");
         assert_eq!(Label::parse(&"a".repeat(40)).unwrap().as_str().len(), 40);
     }
 
@@ -145,7 +147,7 @@ mod tests {
         for (raw, code) in [
             ("", "required"),
             ("   ", "required"),
-            ("доставка", "invalid_label"),
+            ("<b>", "invalid_label"),
             ("vip!", "invalid_label"),
             ("a/b", "invalid_label"),
         ] {

@@ -6,13 +6,11 @@
 //! later by the identity worker, so every test first waits (bounded) until
 //! they are.
 
+use crate::support::browser::{text, Browser};
+use crate::support::{resolved, spawn_app, urlencode, TestApp, PASSWORD};
 use seamline_core::Role;
 use seamline_server::demo;
 use serde_json::{json, Value};
-use support::browser::{text, Browser};
-use support::{resolved, spawn_app, urlencode, TestApp, PASSWORD};
-
-mod support;
 
 /// Olga browses the menu on her phone, leaves her e-mail and phone, then
 /// logs in on the desktop with the same e-mail and buys.

@@ -1,20 +1,13 @@
-//! Browser tests: the web UI in real headless Chromium, driven through
-//! `chromedriver` with fantoccini, against a real server on port 0 with a
-//! fresh SQLite store per test.
-//!
-//! Needs Debian's `chromium` and `chromium-driver`; without them a test
-//! skips loudly on a developer's machine and fails under `CI=true`.
-//! Screenshots of the main pages land in `target/screenshots/`.
+//! The core pages: signing in, events, profiles lists, settings and the
+//! main screenshots.
 
+use crate::support::browser::{text, Browser};
+use crate::support::{spawn_app, TestApp, PASSWORD};
 use fantoccini::Locator;
 use seamline_core::Role;
 use seamline_server::demo;
 use seamline_store::KeyKind;
 use serde_json::json;
-use support::browser::{text, Browser};
-use support::{spawn_app, TestApp, PASSWORD};
-
-mod support;
 
 // ---------------------------------------------------------------- the tests
 

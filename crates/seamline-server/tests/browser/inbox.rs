@@ -1,13 +1,11 @@
 //! Browser test of the operator inbox, in real headless Chromium (see
 //! `browser.rs` for what it needs): a customer's message shows as text.
 
+use crate::support::browser::Browser;
+use crate::support::{spawn_app, PASSWORD};
 use chrono::Utc;
 use seamline_core::inbox::conversation::Channel;
 use seamline_server::inbox::{receive, Customer, Inbound};
-use support::browser::Browser;
-use support::{spawn_app, PASSWORD};
-
-mod support;
 
 #[tokio::test]
 async fn an_operator_sees_the_customers_message_as_text() {
@@ -15,6 +13,7 @@ async fn an_operator_sees_the_customers_message_as_text() {
     let body = "Здравствуйте! Где мой заказ? <script>alert(1)</script>";
     let received = receive(
         app.store.as_ref(),
+        app.bus.as_ref(),
         Inbound {
             workspace: app.workspace.workspace.id,
             channel: Channel::Telegram,

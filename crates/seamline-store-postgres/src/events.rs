@@ -103,17 +103,49 @@ async fn append_once(
     claim: Option<(&str, DateTime<Utc>)>,
 ) -> Result<(Vec<Inserted>, Option<i64>), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let done = insert_in(&mut tx, chunks, &OUTBOX_CONSUMERS, claim).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// [`append`] inside the caller's transaction (no retry: a deadlock aborts
+/// the caller's whole transaction), with outbox entries for `consumers` only.
+pub(crate) async fn append_in(
+    conn: &mut PgConnection,
+    events: &[NewEvent],
+    consumers: &[&str],
+) -> StoreResult<Written> {
+    let chunks = events
+        .chunks(ROWS_PER_STATEMENT)
+        .map(Columns::new)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let (inserted, outbox_id) = insert_in(conn, &chunks, consumers, None)
+        .await
+        .map_err(backend)?;
+    let (new, seqs) = match_inserted(events, inserted);
+    Ok(Written {
+        new,
+        seqs,
+        outbox_id,
+    })
+}
+
+async fn insert_in(
+    conn: &mut PgConnection,
+    chunks: &[Columns<'_>],
+    consumers: &[&str],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> Result<(Vec<Inserted>, Option<i64>), sqlx::Error> {
     let mut inserted = Vec::new();
     for chunk in chunks {
-        inserted.extend(insert_chunk(&mut tx, chunk).await?);
+        inserted.extend(insert_chunk(&mut *conn, chunk).await?);
     }
     let mut claimed = None;
     if !inserted.is_empty() {
         let mut seqs: Vec<i64> = inserted.iter().map(|(seq, _, _)| *seq).collect();
         seqs.sort_unstable();
-        claimed = insert_outbox(&mut tx, seqs, claim).await?;
+        claimed = insert_outbox(&mut *conn, seqs, consumers, claim).await?;
     }
-    tx.commit().await?;
     Ok((inserted, claimed))
 }
 
@@ -121,6 +153,7 @@ async fn append_once(
 async fn insert_outbox(
     conn: &mut PgConnection,
     seqs: Vec<i64>,
+    consumers: &[&str],
     claim: Option<(&str, DateTime<Utc>)>,
 ) -> Result<Option<i64>, sqlx::Error> {
     let (claimed, lease_until) = claim.unzip();
@@ -129,7 +162,7 @@ async fn insert_outbox(
          SELECT c, $2, $3, CASE WHEN c = $4 THEN $5::timestamptz END FROM UNNEST($1::text[]) AS c \
          RETURNING id, COALESCE(consumer = $4, false)",
     )
-    .bind(OUTBOX_CONSUMERS.to_vec())
+    .bind(consumers)
     .bind(seqs)
     .bind(Utc::now())
     .bind(claimed)

@@ -9,25 +9,67 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::inbox::Channel;
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::{backend, rows};
+use crate::{backend, events, inbox, rows};
 
 pub(crate) struct PgIdentityTx {
     tx: Transaction<'static, Postgres>,
     workspace: WorkspaceId,
 }
 
-pub(crate) async fn begin(
-    pool: &PgPool,
-    workspace: WorkspaceId,
-) -> StoreResult<Box<dyn IdentityTx>> {
+/// The workspace's write transaction, for identity alone or for inbound
+/// messages ([`InboundTx`]).
+pub(crate) async fn begin(pool: &PgPool, workspace: WorkspaceId) -> StoreResult<PgIdentityTx> {
     let mut tx = pool.begin().await.map_err(backend)?;
     lock_identity(&mut tx, workspace).await?;
-    Ok(Box::new(PgIdentityTx { tx, workspace }))
+    Ok(PgIdentityTx { tx, workspace })
+}
+
+#[async_trait]
+impl InboundTx for PgIdentityTx {
+    async fn message_by_external_id(
+        &mut self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<StoredMessage>> {
+        inbox::message_by_external_id_in(&mut self.tx, self.workspace, channel, external_id).await
+    }
+
+    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>> {
+        let written =
+            events::append_in(&mut self.tx, std::slice::from_ref(&event), &[BUS_CONSUMER]).await?;
+        written
+            .seqs
+            .first()
+            .map(|seq| rows::stored(event, *seq))
+            .transpose()
+    }
+
+    async fn conversation_for_profile(
+        &mut self,
+        profile: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(StoredConversation, bool)> {
+        inbox::conversation_for_profile_in(&mut self.tx, self.workspace, profile, at).await
+    }
+
+    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
+        inbox::append_message_in(&mut self.tx, self.workspace, message).await
+    }
+
+    async fn merge_conversations(
+        &mut self,
+        survivor: ProfileId,
+        absorbed: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredConversation>> {
+        inbox::merge_conversations_in(&mut self.tx, self.workspace, survivor, absorbed, at).await
+    }
 }
 
 /// Waits for, then holds until the end of the transaction, the lock on

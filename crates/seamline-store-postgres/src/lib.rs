@@ -316,7 +316,7 @@ impl Store for PgStore {
 #[async_trait]
 impl ProfileStore for PgStore {
     async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
-        identity::begin(&self.pool, workspace).await
+        Ok(Box::new(identity::begin(&self.pool, workspace).await?))
     }
 
     async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
@@ -493,6 +493,10 @@ impl InboxStore for PgStore {
         team: Option<TeamId>,
     ) -> StoreResult<Vec<OperatorState>> {
         inbox::operators(&self.pool, workspace, team).await
+    }
+
+    async fn begin_inbound(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn InboundTx>> {
+        Ok(Box::new(identity::begin(&self.pool, workspace).await?))
     }
 
     async fn conversation_for_profile(

@@ -13,6 +13,7 @@ use crate::{backend, millis, rows};
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// What one append wrote.
+#[derive(Default)]
 pub(crate) struct Written {
     /// Per input event: whether it was new.
     pub new: Vec<bool>,
@@ -32,21 +33,34 @@ pub(crate) async fn append(
     events: &[NewEvent],
     claim: Option<(&str, DateTime<Utc>)>,
 ) -> StoreResult<Written> {
+    if events.is_empty() {
+        return Ok(Written::default());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let written = append_in(&mut tx, events, &OUTBOX_CONSUMERS, claim).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(written)
+}
+
+/// [`append`] inside the caller's write transaction, with outbox entries
+/// for `consumers` only.
+pub(crate) async fn append_in(
+    conn: &mut SqliteConnection,
+    events: &[NewEvent],
+    consumers: &[&str],
+    claim: Option<(&str, DateTime<Utc>)>,
+) -> StoreResult<Written> {
     let mut written = Written {
         new: Vec::with_capacity(events.len()),
         seqs: Vec::with_capacity(events.len()),
         outbox_id: None,
     };
-    if events.is_empty() {
-        return Ok(written);
-    }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM events")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await
         .map_err(backend)?;
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let stored = insert_chunk(&mut tx, chunk, next).await?;
+        let stored = insert_chunk(&mut *conn, chunk, next).await?;
         for (seq, is_new) in (next..).zip(stored) {
             if is_new {
                 written.seqs.push(seq);
@@ -56,9 +70,8 @@ pub(crate) async fn append(
         next += chunk.len() as i64;
     }
     if !written.seqs.is_empty() {
-        written.outbox_id = insert_outbox(&mut tx, &written.seqs, claim).await?;
+        written.outbox_id = insert_outbox(&mut *conn, &written.seqs, consumers, claim).await?;
     }
-    tx.commit().await.map_err(backend)?;
     Ok(written)
 }
 
@@ -66,11 +79,12 @@ pub(crate) async fn append(
 async fn insert_outbox(
     conn: &mut SqliteConnection,
     seqs: &[i64],
+    consumers: &[&str],
     claim: Option<(&str, DateTime<Utc>)>,
 ) -> StoreResult<Option<i64>> {
     let seqs = serde_json::to_string(seqs).map_err(backend)?;
     let mut claimed = None;
-    for consumer in OUTBOX_CONSUMERS {
+    for &consumer in consumers {
         let lease = claim
             .filter(|(c, _)| *c == consumer)
             .map(|(_, until)| millis(until));

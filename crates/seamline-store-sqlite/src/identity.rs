@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
+use seamline_core::inbox::Channel;
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use crate::{backend, millis, rows};
+use crate::{backend, events, inbox, millis, rows};
 
 pub(crate) struct SqliteIdentityTx {
     tx: Transaction<'static, Sqlite>,
@@ -22,17 +23,66 @@ pub(crate) struct SqliteIdentityTx {
     _turn: OwnedMutexGuard<()>,
 }
 
+/// The workspace's write transaction, for identity alone or for inbound
+/// messages ([`InboundTx`]).
 pub(crate) async fn begin(
     pool: &SqlitePool,
     workspace: WorkspaceId,
     turn: OwnedMutexGuard<()>,
-) -> StoreResult<Box<dyn IdentityTx>> {
+) -> StoreResult<SqliteIdentityTx> {
     let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    Ok(Box::new(SqliteIdentityTx {
+    Ok(SqliteIdentityTx {
         tx,
         workspace,
         _turn: turn,
-    }))
+    })
+}
+
+#[async_trait]
+impl InboundTx for SqliteIdentityTx {
+    async fn message_by_external_id(
+        &mut self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<StoredMessage>> {
+        inbox::message_by_external_id_in(&mut self.tx, self.workspace, channel, external_id).await
+    }
+
+    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>> {
+        let written = events::append_in(
+            &mut self.tx,
+            std::slice::from_ref(&event),
+            &[BUS_CONSUMER],
+            None,
+        )
+        .await?;
+        written
+            .seqs
+            .first()
+            .map(|seq| rows::stored(event, *seq))
+            .transpose()
+    }
+
+    async fn conversation_for_profile(
+        &mut self,
+        profile: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(StoredConversation, bool)> {
+        inbox::conversation_for_profile_in(&mut self.tx, self.workspace, profile, at).await
+    }
+
+    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
+        inbox::append_message_in(&mut self.tx, self.workspace, message).await
+    }
+
+    async fn merge_conversations(
+        &mut self,
+        survivor: ProfileId,
+        absorbed: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredConversation>> {
+        inbox::merge_conversations_in(&mut self.tx, self.workspace, survivor, absorbed, at).await
+    }
 }
 
 fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {

@@ -424,20 +424,34 @@ pub(crate) async fn conversation_for_profile(
     at: DateTime<Utc>,
 ) -> StoreResult<(StoredConversation, bool)> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let done = conversation_for_profile_in(&mut tx, ws, profile, at).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(done)
+}
+
+pub(crate) async fn conversation_for_profile_in(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    profile: ProfileId,
+    at: DateTime<Utc>,
+) -> StoreResult<(StoredConversation, bool)> {
     let live: Option<Uuid> = sqlx::query_scalar(
         "SELECT COALESCE(merged_into, id) FROM profiles WHERE workspace_id = ? AND id = ?",
     )
     .bind(ws.as_uuid())
     .bind(profile.as_uuid())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
     let live = ProfileId(live.ok_or(StoreError::NotFound("profile"))?);
-    let created = open_conversation(&mut tx, ws, live, at).await?;
-    let conversation = conversation_of(&mut tx, ws, live)
+    // Every message but a visitor's first finds the conversation there.
+    if let Some(conversation) = conversation_of(&mut *conn, ws, live).await? {
+        return Ok((conversation, false));
+    }
+    let created = open_conversation(&mut *conn, ws, live, at).await?;
+    let conversation = conversation_of(&mut *conn, ws, live)
         .await?
         .ok_or(StoreError::NotFound("profile"))?;
-    tx.commit().await.map_err(backend)?;
     Ok((conversation, created))
 }
 
@@ -616,9 +630,19 @@ pub(crate) async fn append_message(
     ws: WorkspaceId,
     m: &NewMessage,
 ) -> StoreResult<AppendedMessage> {
-    let message = &m.message;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    let current = must_conversation(&mut tx, ws, message.conversation).await?;
+    let done = append_message_in(&mut tx, ws, m).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(done)
+}
+
+pub(crate) async fn append_message_in(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    m: &NewMessage,
+) -> StoreResult<AppendedMessage> {
+    let message = &m.message;
+    let current = must_conversation(&mut *conn, ws, message.conversation).await?;
     let inserted = sqlx::query(
         "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind, actor,
                                             details, channel, body, sender, attachments, external_id,
@@ -640,7 +664,7 @@ pub(crate) async fn append_message(
     .bind(&m.external_id)
     .bind(m.delivery.as_ref().map(codec::name).transpose()?)
     .bind(millis(message.at))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     if inserted.rows_affected() == 0 {
@@ -652,7 +676,7 @@ pub(crate) async fn append_message(
         .bind(message.id.as_uuid())
         .bind(message.channel.as_str())
         .bind(&m.external_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(backend)?;
         let stored = row
@@ -660,7 +684,7 @@ pub(crate) async fn append_message(
             .map(rows::message)
             .transpose()?
             .ok_or(StoreError::Conflict("message id"))?;
-        let conversation = must_conversation(&mut tx, ws, stored.message.conversation).await?;
+        let conversation = must_conversation(&mut *conn, ws, stored.message.conversation).await?;
         return Ok(AppendedMessage {
             message: stored,
             new: false,
@@ -669,10 +693,9 @@ pub(crate) async fn append_message(
         });
     }
     let (next, reopened) = appended(&current, message);
-    write_conversation(&mut tx, &next, true).await?;
-    let stored = message_row(&mut tx, ws, message.id).await?;
-    let conversation = must_conversation(&mut tx, ws, message.conversation).await?;
-    tx.commit().await.map_err(backend)?;
+    write_conversation(&mut *conn, &next, true).await?;
+    let stored = message_row(&mut *conn, ws, message.id).await?;
+    let conversation = must_conversation(&mut *conn, ws, message.conversation).await?;
     Ok(AppendedMessage {
         message: stored,
         new: true,
@@ -737,13 +760,23 @@ pub(crate) async fn message_by_external_id(
     channel: Channel,
     external_id: &str,
 ) -> StoreResult<Option<StoredMessage>> {
+    let mut conn = pool.acquire().await.map_err(backend)?;
+    message_by_external_id_in(&mut conn, ws, channel, external_id).await
+}
+
+pub(crate) async fn message_by_external_id_in(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+) -> StoreResult<Option<StoredMessage>> {
     let row = sqlx::query(
         "SELECT * FROM conversation_messages WHERE workspace_id = ? AND channel = ? AND external_id = ?",
     )
     .bind(ws.as_uuid())
     .bind(channel.as_str())
     .bind(external_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
     .map_err(backend)?;
     row.as_ref().map(rows::message).transpose()
@@ -849,8 +882,20 @@ pub(crate) async fn merge_conversations(
     at: DateTime<Utc>,
 ) -> StoreResult<Option<StoredConversation>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    let kept = conversation_of(&mut tx, ws, survivor).await?;
-    let gone = match conversation_of(&mut tx, ws, absorbed).await? {
+    let done = merge_conversations_in(&mut tx, ws, survivor, absorbed, at).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(done)
+}
+
+pub(crate) async fn merge_conversations_in(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    survivor: ProfileId,
+    absorbed: ProfileId,
+    at: DateTime<Utc>,
+) -> StoreResult<Option<StoredConversation>> {
+    let kept = conversation_of(&mut *conn, ws, survivor).await?;
+    let gone = match conversation_of(&mut *conn, ws, absorbed).await? {
         Some(gone) if survivor != absorbed => gone,
         _ => return Ok(kept),
     };
@@ -864,7 +909,7 @@ pub(crate) async fn merge_conversations(
             .bind(millis(at))
             .bind(ws.as_uuid())
             .bind(gone.conversation.id.as_uuid())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?;
             gone.conversation.id
@@ -877,22 +922,21 @@ pub(crate) async fn merge_conversations(
                 .bind(kept.conversation.id.as_uuid())
                 .bind(ws.as_uuid())
                 .bind(gone.conversation.id.as_uuid())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
             }
             sqlx::query("DELETE FROM conversations WHERE workspace_id = ? AND id = ?")
                 .bind(ws.as_uuid())
                 .bind(gone.conversation.id.as_uuid())
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(backend)?;
-            write_conversation(&mut tx, &merged(&kept, &gone, at), true).await?;
+            write_conversation(&mut *conn, &merged(&kept, &gone, at), true).await?;
             kept.conversation.id
         }
     };
-    let merged = must_conversation(&mut tx, ws, id).await?;
-    tx.commit().await.map_err(backend)?;
+    let merged = must_conversation(&mut *conn, ws, id).await?;
     Ok(Some(merged))
 }
 

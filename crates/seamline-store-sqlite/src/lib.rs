@@ -351,7 +351,9 @@ impl Store for SqliteStore {
 impl ProfileStore for SqliteStore {
     async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
         let turn = self.writer.clone().lock_owned().await;
-        identity::begin(&self.pool, workspace, turn).await
+        Ok(Box::new(
+            identity::begin(&self.pool, workspace, turn).await?,
+        ))
     }
 
     async fn profile(&self, workspace: WorkspaceId, id: ProfileId) -> StoreResult<Option<Profile>> {
@@ -536,6 +538,13 @@ impl InboxStore for SqliteStore {
         team: Option<TeamId>,
     ) -> StoreResult<Vec<OperatorState>> {
         inbox::operators(&self.pool, workspace, team).await
+    }
+
+    async fn begin_inbound(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn InboundTx>> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(Box::new(
+            identity::begin(&self.pool, workspace, turn).await?,
+        ))
     }
 
     async fn conversation_for_profile(

@@ -37,7 +37,7 @@ use seamline_core::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Order, StoreResult};
+use crate::{IdentityTx, NewEvent, Order, StoreResult, StoredEvent};
 
 /// A group of operators that conversations are routed to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -415,9 +415,46 @@ fn unsettled(status: &Status) -> (u8, Option<DateTime<Utc>>) {
     }
 }
 
+/// One workspace's write transaction for customers' inbound messages: the
+/// message's event, its identity resolution, the conversation and the
+/// message commit together (or not at all), and several messages may share
+/// it (group commit). It holds the identity graph's lock
+/// ([`IdentityTx`]) until commit or drop.
+#[async_trait]
+pub trait InboundTx: IdentityTx {
+    /// The message a provider already delivered under this id.
+    async fn message_by_external_id(
+        &mut self,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Option<StoredMessage>>;
+    /// Appends the event with outbox entries for every consumer but
+    /// identity, which the caller resolves in this transaction. `None` when
+    /// an event of that `messageId` is already stored.
+    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>>;
+    /// As [`InboxStore::conversation_for_profile`].
+    async fn conversation_for_profile(
+        &mut self,
+        profile: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(StoredConversation, bool)>;
+    /// As [`InboxStore::append_message`].
+    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage>;
+    /// As [`InboxStore::merge_conversations`].
+    async fn merge_conversations(
+        &mut self,
+        survivor: ProfileId,
+        absorbed: ProfileId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<StoredConversation>>;
+}
+
 /// The inbox's storage. Every method filters by the workspace it is given.
 #[async_trait]
 pub trait InboxStore: Send + Sync + 'static {
+    /// Starts `workspace`'s [`InboundTx`], waiting for its identity lock.
+    async fn begin_inbound(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn InboundTx>>;
+
     // Teams.
 
     /// `Conflict` when the workspace has a team of that name.

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use seamline_bus::Bus;
+use seamline_core::identity::IdentityPolicy;
 use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
 use seamline_core::tracking::{parse_message, Envelope};
 use seamline_core::{ConversationMessageId, EventId, FieldError, ProfileId, WorkspaceId};
 use seamline_store::{
-    AppendedMessage, Attachment, Backend, NewEvent, NewMessage, StoreError, IDENTITY_CONSUMER,
+    AppendedMessage, Attachment, Backend, InboundTx, NewEvent, NewMessage, StoreError,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use super::automation;
 use super::live::{publish, LiveEvent};
 use super::route::route_conversation;
-use crate::identity::{policy_of, resolve_in};
+use crate::identity::{policy_of, resolve_in, Placed};
 
 /// Who wrote, as the channel knows them. At least one is needed.
 #[derive(Debug, Clone, Default)]
@@ -92,15 +93,46 @@ pub async fn receive_with_files(
     if inbound.body.trim().is_empty() {
         return Err(FieldError::new("blank", "body", "the message is empty").into());
     }
+    // Checked before anything is written: a message that names nobody.
+    let event = event_of(&inbound, "Message Received")?;
+    let policy = policy_of(store, ws).await?;
+    let mut tx = store.begin_inbound(ws).await?;
+    let received = write(tx.as_mut(), &policy, &inbound, event, attachments).await?;
+    tx.commit().await?;
+    let appended = &received.message;
+    if !appended.new {
+        return Ok(received);
+    }
+    publish(bus, LiveEvent::Message(&appended.message)).await;
+    let automated = automation::on_inbound(store, bus, &inbound, appended).await?;
+    let routed = if automated.route && automated.conversation.conversation.assignee.is_none() {
+        route_conversation(store, ws, &automated.conversation, inbound.at).await?
+    } else {
+        None
+    };
+    let now = routed.as_ref().unwrap_or(&automated.conversation);
+    publish(bus, LiveEvent::Conversation(now)).await;
+    Ok(Received {
+        assigned: routed.and_then(|c| c.conversation.assignee),
+        ..received
+    })
+}
+
+/// The message's writes, all in `tx`: a provider's retry finds the message
+/// it delivered; else the customer's event is appended and resolved, their
+/// conversation found or opened, and the message appended to it.
+async fn write(
+    tx: &mut dyn InboundTx,
+    policy: &IdentityPolicy,
+    inbound: &Inbound,
+    event: NewEvent,
+    attachments: Vec<Attachment>,
+) -> Result<Received, InboxError> {
     if let Some(external) = &inbound.external_id {
-        if let Some(existing) = store
-            .message_by_external_id(ws, inbound.channel, external)
-            .await?
-        {
-            let conversation = store
-                .conversation_for_profile(ws, existing.profile_id, inbound.at)
-                .await?
-                .0;
+        if let Some(existing) = tx.message_by_external_id(inbound.channel, external).await? {
+            let (conversation, _) = tx
+                .conversation_for_profile(existing.profile_id, inbound.at)
+                .await?;
             return Ok(Received {
                 profile: existing.profile_id,
                 message: AppendedMessage {
@@ -113,10 +145,8 @@ pub async fn receive_with_files(
             });
         }
     }
-    let profile = identify(store, &inbound, "Message Received").await?;
-    let (conversation, _) = store
-        .conversation_for_profile(ws, profile, inbound.at)
-        .await?;
+    let profile = identify_in(tx, policy, event).await?;
+    let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
     let message = Message::new(
         ConversationMessageId(Uuid::now_v7()),
         conversation.conversation.id,
@@ -125,35 +155,19 @@ pub async fn receive_with_files(
         inbound.body.clone(),
         inbound.at,
     )?;
-    let appended = store
-        .append_message(
-            ws,
-            &NewMessage {
-                message,
-                sender: inbound.customer.name.clone(),
-                attachments,
-                external_id: inbound.external_id.clone(),
-                delivery: None,
-            },
-        )
+    let message = tx
+        .append_message(&NewMessage {
+            message,
+            sender: inbound.customer.name.clone(),
+            attachments,
+            external_id: inbound.external_id.clone(),
+            delivery: None,
+        })
         .await?;
-    if appended.new {
-        publish(bus, LiveEvent::Message(&appended.message)).await;
-    }
-    let automated = automation::on_inbound(store, bus, &inbound, &appended).await?;
-    let routed = if automated.route && automated.conversation.conversation.assignee.is_none() {
-        route_conversation(store, ws, &automated.conversation, inbound.at).await?
-    } else {
-        None
-    };
-    if appended.new {
-        let now = routed.as_ref().unwrap_or(&automated.conversation);
-        publish(bus, LiveEvent::Conversation(now)).await;
-    }
     Ok(Received {
         profile,
-        assigned: routed.and_then(|c| c.conversation.assignee),
-        message: appended,
+        message,
+        assigned: None,
     })
 }
 
@@ -167,31 +181,28 @@ pub(crate) async fn identify(
     event: &str,
 ) -> Result<ProfileId, InboxError> {
     let event = event_of(inbound, event)?;
-    let lease = Utc::now() + chrono::TimeDelta::seconds(60);
-    let appended = store
-        .append_and_claim(vec![event], IDENTITY_CONSUMER, lease)
-        .await?;
     let policy = policy_of(store, inbound.workspace).await?;
-    let mut profile = None;
-    if let Some(entry) = &appended.entry {
-        let mut tx = store.begin_identity(inbound.workspace).await?;
-        let mut merged = Vec::new();
-        for stored in &entry.events {
-            let placed = resolve_in(tx.as_mut(), &policy, stored).await?;
-            profile = placed.profile;
-            merged.extend(placed.merged);
-        }
-        tx.commit().await?;
-        // A chat that reveals who the visitor is brings their earlier
-        // conversations along.
-        for (survivor, absorbed, at) in merged {
-            store
-                .merge_conversations(inbound.workspace, survivor, absorbed, at)
-                .await?;
-        }
-        store.complete_outbox(&[entry.id]).await?;
+    let mut tx = store.begin_inbound(inbound.workspace).await?;
+    let profile = identify_in(tx.as_mut(), &policy, event).await?;
+    tx.commit().await?;
+    Ok(profile)
+}
+
+/// Appends `event` and resolves it in `tx`. A chat that reveals who the
+/// visitor is brings their earlier conversations along.
+async fn identify_in(
+    tx: &mut dyn InboundTx,
+    policy: &IdentityPolicy,
+    event: NewEvent,
+) -> Result<ProfileId, InboxError> {
+    let mut placed = Placed::default();
+    if let Some(stored) = tx.append_event(event).await? {
+        placed = resolve_in(tx, policy, &stored).await?;
     }
-    profile.ok_or_else(|| {
+    for (survivor, absorbed, at) in placed.merged {
+        tx.merge_conversations(survivor, absorbed, at).await?;
+    }
+    placed.profile.ok_or_else(|| {
         FieldError::new(
             "unknown_customer",
             "customer",

@@ -13,12 +13,13 @@ use seamline_core::inbox::hours::{BusinessHours, HoursConfig, Span};
 use seamline_core::inbox::routing::{Presence, Rule, TeamRouting};
 use seamline_core::inbox::template::CannedResponse;
 use seamline_core::inbox::{Channel, Label, Message, MessageKind, Priority, Status};
+use seamline_core::tracking::EventType;
 use seamline_core::{
     ConversationId, ConversationMessageId, MemberId, ProfileId, Role, TeamId, WorkspaceId,
 };
 use uuid::Uuid;
 
-use super::{member, new_workspace, RawScan};
+use super::{member, new_event, new_workspace, tracked, RawScan};
 use crate::*;
 
 /// Runs every inbox check, in order, against `store`.
@@ -40,6 +41,8 @@ pub async fn run_inbox_suite<S: Backend>(store: &S, scan: &dyn RawScan) {
     one_survey_pends_per_conversation_and_is_taken_once(store).await;
     erasure_scrubs_the_persons_conversation(store, scan).await;
     the_inbox_of_one_workspace_is_invisible_to_another(store).await;
+    // Last: it leases the outbox entries it inspects.
+    an_inbound_transaction_commits_whole_or_not_at_all(store).await;
 }
 
 /// A fixed time, `n` seconds after a base (millisecond precision).
@@ -2092,4 +2095,118 @@ pub async fn one_survey_pends_per_conversation_and_is_taken_once<S: Backend>(sto
         "taken once"
     );
     assert!(store.open_survey(&again).await.expect("a new survey"));
+}
+
+/// What an inbound message writes (its event, the profile the event
+/// resolved to, the conversation and the message) is there after commit and
+/// none of it after a rollback; the identity consumer gets no outbox entry
+/// (the transaction resolved it), the bus does.
+pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(store: &S) {
+    let ws = new_workspace(store).await.0.id;
+    let write = |message_id: &'static str, external: &'static str| async move {
+        let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
+        let event = tracked(message_id, EventType::Track, None, Some("visitor-1"));
+        let stored = tx
+            .append_event(new_event(ws, event))
+            .await
+            .expect("append event")
+            .expect("a new event");
+        let profile = ProfileId(Uuid::now_v7());
+        tx.apply(&[
+            IdentityOp::CreateProfile {
+                id: profile,
+                at: at(0),
+            },
+            IdentityOp::Assign {
+                event: stored.id,
+                seq: stored.seq,
+                profile,
+            },
+        ])
+        .await
+        .expect("apply");
+        let (conversation, created) = tx
+            .conversation_for_profile(profile, at(1))
+            .await
+            .expect("conversation");
+        assert!(created);
+        let mut new = inbound(
+            conversation.conversation.id,
+            Channel::WebChat,
+            "hello",
+            at(1),
+        );
+        new.external_id = Some(external.into());
+        let appended = tx.append_message(&new).await.expect("append");
+        assert!(appended.new);
+        assert_eq!(appended.conversation.unread, 1);
+        (tx, profile, stored)
+    };
+
+    let (tx, profile, _) = write("inbound-rolled-back", "ext-1").await;
+    drop(tx);
+    assert_eq!(store.count_events(ws).await.expect("count"), 0);
+    assert!(store.profile(ws, profile).await.expect("profile").is_none());
+    assert!(store
+        .message_by_external_id(ws, Channel::WebChat, "ext-1")
+        .await
+        .expect("lookup")
+        .is_none());
+
+    let (tx, profile, stored) = write("inbound-committed", "ext-2").await;
+    tx.commit().await.expect("commit");
+    assert_eq!(store.count_events(ws).await.expect("count"), 1);
+    assert!(store.profile(ws, profile).await.expect("profile").is_some());
+    let (conversation, created) = store
+        .conversation_for_profile(ws, profile, at(2))
+        .await
+        .expect("conversation");
+    assert!(!created, "the transaction's conversation was kept");
+    assert_eq!(
+        bodies(store, ws, conversation.conversation.id).await,
+        ["hello"]
+    );
+
+    let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
+    let found = tx
+        .message_by_external_id(Channel::WebChat, "ext-2")
+        .await
+        .expect("lookup")
+        .expect("the committed message");
+    assert_eq!(found.profile_id, profile);
+    let again = tracked(
+        "inbound-committed",
+        EventType::Track,
+        None,
+        Some("visitor-1"),
+    );
+    assert!(
+        tx.append_event(new_event(ws, again))
+            .await
+            .expect("append")
+            .is_none(),
+        "an event's messageId is stored once"
+    );
+    drop(tx);
+
+    let far = at(0) + chrono::Duration::days(365 * 100);
+    let identity = store
+        .claim_outbox(IDENTITY_CONSUMER, 10_000, far, far)
+        .await
+        .expect("claim identity");
+    assert!(
+        !identity
+            .iter()
+            .flat_map(|e| &e.events)
+            .any(|e| e.id == stored.id),
+        "identity was resolved in the transaction, not queued"
+    );
+    let bus = store
+        .claim_outbox(BUS_CONSUMER, 10_000, far, far)
+        .await
+        .expect("claim bus");
+    assert!(bus
+        .iter()
+        .flat_map(|e| &e.events)
+        .any(|e| e.id == stored.id));
 }

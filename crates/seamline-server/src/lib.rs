@@ -47,6 +47,8 @@ pub struct AppState {
     /// Attachments' bytes.
     pub blobs: inbox::attachments::BlobStore,
     pub ingest: ingest::Ingest,
+    /// Group commit of customers' inbound messages.
+    pub inbound: inbox::InboundWriter,
     pub config: Arc<ServerConfig>,
     /// The channel connectors and the outbox sender's bell.
     pub channels: channels::sender::Outbox,

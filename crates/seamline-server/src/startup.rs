@@ -115,7 +115,9 @@ impl Application {
             config.channels.clone(),
             stop.clone(),
         ));
+        let inbound = inbox::InboundWriter::start(store.clone(), config.ingest_writers);
         let state = AppState {
+            inbound,
             blobs: inbox::attachments::BlobStore::new(&config.blob_dir),
             store,
             bus,

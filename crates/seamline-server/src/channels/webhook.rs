@@ -133,7 +133,9 @@ fn inbox_error(error: InboxError) -> ApiError {
 /// Into the inbox.
 async fn deliver(state: &AppState, mut message: Inbound) -> Result<(), ApiError> {
     check_code(state, &mut message).await?;
-    inbox::receive(state.store.as_ref(), state.bus.as_ref(), message)
+    state
+        .inbound
+        .receive(state.bus.as_ref(), message)
         .await
         .map(drop)
         .map_err(inbox_error)

@@ -3,7 +3,9 @@
 //!
 //! The rules are the core's ([`seamline_core::inbox`]); the rows are the
 //! store's ([`seamline_store::InboxStore`]). Every channel (the site widget,
-//! messengers, e-mail, SMS, calls) enters through [`receive`].
+//! messengers, e-mail, SMS, calls) enters through [`receive`]; the busy
+//! ones (the widget's socket, providers' webhooks) through the group commit
+//! of an [`InboundWriter`].
 
 pub mod attachments;
 pub mod automation;
@@ -13,8 +15,10 @@ mod receive;
 mod route;
 pub mod supervisor;
 pub mod visibility;
+mod writer;
 
 pub use live::LiveHub;
 pub(crate) use receive::identify;
 pub use receive::{receive, receive_with_files, Customer, Inbound, InboxError, Received};
 pub use route::{route_conversation, DEFAULT_CAPACITY};
+pub use writer::InboundWriter;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::automation;
 use super::live::{publish, LiveEvent};
 use super::route::route_conversation;
+use super::writer::Job;
 use crate::identity::{policy_of, resolve_in, Placed};
 
 /// Who wrote, as the channel knows them. At least one is needed.
@@ -89,22 +90,67 @@ pub async fn receive_with_files(
     inbound: Inbound,
     attachments: Vec<Attachment>,
 ) -> Result<Received, InboxError> {
-    let ws = inbound.workspace;
+    let event = prepare(&inbound)?;
+    let received = write_one(store, &inbound, event, attachments).await?;
+    after_commit(store, bus, &inbound, received).await
+}
+
+/// The message's event, or why the message is refused before anything is
+/// written (an empty body, a message that names nobody).
+pub(super) fn prepare(inbound: &Inbound) -> Result<NewEvent, InboxError> {
     if inbound.body.trim().is_empty() {
         return Err(FieldError::new("blank", "body", "the message is empty").into());
     }
-    // Checked before anything is written: a message that names nobody.
-    let event = event_of(&inbound, "Message Received")?;
-    let policy = policy_of(store, ws).await?;
-    let mut tx = store.begin_inbound(ws).await?;
-    let received = write(tx.as_mut(), &policy, &inbound, event, attachments).await?;
+    Ok(event_of(inbound, "Message Received")?)
+}
+
+/// Writes one message in its own transaction.
+pub(super) async fn write_one(
+    store: &dyn Backend,
+    inbound: &Inbound,
+    event: NewEvent,
+    attachments: Vec<Attachment>,
+) -> Result<Received, InboxError> {
+    let policy = policy_of(store, inbound.workspace).await?;
+    let mut tx = store.begin_inbound(inbound.workspace).await?;
+    let received = write(tx.as_mut(), &policy, inbound, event, attachments).await?;
     tx.commit().await?;
+    Ok(received)
+}
+
+/// Writes one workspace's messages in one transaction: all or none.
+pub(super) async fn write_many(
+    store: &dyn Backend,
+    workspace: WorkspaceId,
+    jobs: &[Job],
+) -> Result<Vec<Received>, InboxError> {
+    let policy = policy_of(store, workspace).await?;
+    let mut tx = store.begin_inbound(workspace).await?;
+    let mut received = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let event = job.event.clone();
+        let files = job.attachments.clone();
+        received.push(write(tx.as_mut(), &policy, &job.inbound, event, files).await?);
+    }
+    tx.commit().await?;
+    Ok(received)
+}
+
+/// After the commit: the screens see the message, automation answers it,
+/// and a conversation nobody has is routed.
+pub(super) async fn after_commit(
+    store: &dyn Backend,
+    bus: &dyn Bus,
+    inbound: &Inbound,
+    received: Received,
+) -> Result<Received, InboxError> {
     let appended = &received.message;
     if !appended.new {
         return Ok(received);
     }
+    let ws = inbound.workspace;
     publish(bus, LiveEvent::Message(&appended.message)).await;
-    let automated = automation::on_inbound(store, bus, &inbound, appended).await?;
+    let automated = automation::on_inbound(store, bus, inbound, appended).await?;
     let routed = if automated.route && automated.conversation.conversation.assignee.is_none() {
         route_conversation(store, ws, &automated.conversation, inbound.at).await?
     } else {

@@ -27,7 +27,7 @@ use super::settings::identity_secret;
 use super::visitor::SiteVisitor;
 use crate::error::{ApiError, ApiResult};
 use crate::inbox::live::{self, publish, FrameKind, LiveEvent, Party, Whose};
-use crate::inbox::{receive, Customer, Inbound, InboxError};
+use crate::inbox::{Customer, Inbound, InboxError};
 use crate::AppState;
 
 /// Messages a visitor may send in [`RATE_WINDOW`].
@@ -284,7 +284,7 @@ async fn on_message(
         )),
         at: Utc::now(),
     };
-    match receive(state.store.as_ref(), state.bus.as_ref(), inbound).await {
+    match state.inbound.receive(state.bus.as_ref(), inbound).await {
         Ok(received) => {
             let view = VisitorMessage::of(&received.message.message);
             Answer {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use seamline_core::inbox::conversation::{AssignReason, Channel};
 use seamline_core::inbox::routing::{Presence, TeamRouting};
 use seamline_core::{MemberId, Role, TeamId};
-use seamline_server::inbox::{receive, Customer, Inbound, InboxError};
+use seamline_server::inbox::{receive, Customer, Inbound, InboundWriter, InboxError};
 use seamline_store::{MessageQuery, Order, Team};
 
 use crate::support::{spawn_app, TestApp};
@@ -325,4 +325,159 @@ async fn nobody_online_leaves_it_waiting_and_bad_messages_are_refused() {
         matches!(&too_long, Err(InboxError::Invalid(e)) if e.field == "body"),
         "{too_long:?}"
     );
+}
+
+/// Messages that arrive together are written in one transaction; a message
+/// that cannot be stored (its sender was erased, its body too long) costs
+/// no other its place, leaves nothing behind, and a provider's retry in the
+/// same batch is stored once.
+#[tokio::test]
+async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_other() {
+    let app = spawn_app().await;
+    let (store, bus) = (app.store.as_ref(), app.bus.as_ref());
+    let ws = app.workspace.workspace.id;
+    let gone = receive(
+        store,
+        bus,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("erased", None),
+            "Удалите меня",
+            "tg-e1",
+        ),
+    )
+    .await
+    .expect("received");
+    let (status, _) = app
+        .api_post(
+            &format!("/api/v1/profiles/{}/erase", gone.profile),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let events_before = store.count_events(ws).await.expect("count");
+
+    let writer = InboundWriter::start(app.store.clone(), 1);
+    let mut inbound: Vec<Inbound> = (0..30)
+        .map(|n| {
+            let customer = telegram(&format!("group-{n}"), None);
+            on(
+                &app,
+                Channel::Telegram,
+                customer,
+                &format!("Сообщение {n}"),
+                &format!("tg-g{n}"),
+            )
+        })
+        .collect();
+    inbound.insert(
+        10,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("erased", None),
+            "Снова я",
+            "tg-e2",
+        ),
+    );
+    let long = "я".repeat(20_001);
+    inbound.insert(
+        20,
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("group-3", None),
+            &long,
+            "tg-long",
+        ),
+    );
+    inbound.push(on(
+        &app,
+        Channel::Telegram,
+        telegram("group-0", None),
+        "Сообщение 0",
+        "tg-g0",
+    ));
+    let results =
+        futures::future::join_all(inbound.into_iter().map(|m| writer.receive(bus, m))).await;
+
+    assert!(
+        matches!(&results[10], Err(InboxError::Invalid(e)) if e.field == "customer"),
+        "the erased sender is refused: {:?}",
+        results[10]
+    );
+    assert!(
+        matches!(&results[20], Err(InboxError::Invalid(e)) if e.field == "body"),
+        "{:?}",
+        results[20]
+    );
+    let stored: Vec<_> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![10, 20].contains(i))
+        .map(|(_, r)| r.as_ref().expect("stored"))
+        .collect();
+    assert_eq!(stored.len(), 31);
+    let (first, retry) = (stored[0], stored[30]);
+    assert!(first.message.new && !retry.message.new);
+    assert_eq!(
+        first.message.message.message.id,
+        retry.message.message.message.id
+    );
+    let conversations: BTreeSet<_> = stored
+        .iter()
+        .map(|r| r.message.conversation.conversation.id)
+        .collect();
+    assert_eq!(conversations.len(), 30, "one conversation per sender");
+    for received in &stored[..30] {
+        let messages = store
+            .list_messages(
+                ws,
+                received.message.conversation.conversation.id,
+                &MessageQuery {
+                    limit: 10,
+                    order: Order::OldestFirst,
+                    after: None,
+                },
+            )
+            .await
+            .expect("messages");
+        assert_eq!(messages.len(), 1, "each message once");
+    }
+    assert_eq!(
+        store.count_events(ws).await.expect("count") - events_before,
+        30,
+        "an event per stored message, none for the refused ones"
+    );
+
+    // A batch with nothing wrong commits whole, each sender answered with
+    // their own message.
+    let together = (0..10).map(|n| {
+        let body = format!("Вместе {n}");
+        let customer = telegram(&format!("group-{n}"), None);
+        writer.receive(
+            bus,
+            on(
+                &app,
+                Channel::Telegram,
+                customer,
+                &body,
+                &format!("tg-t{n}"),
+            ),
+        )
+    });
+    for (n, result) in futures::future::join_all(together)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let received = result.expect("stored");
+        assert!(received.message.new);
+        assert_eq!(received.message.message.message.body, format!("Вместе {n}"));
+        assert_eq!(
+            received.profile, stored[n].profile,
+            "the sender's own profile"
+        );
+    }
 }

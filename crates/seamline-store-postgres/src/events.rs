@@ -109,19 +109,16 @@ async fn append_once(
 }
 
 /// [`append`] inside the caller's transaction (no retry: a deadlock aborts
-/// the caller's whole transaction), with outbox entries for `consumers` only.
+/// the caller's whole transaction), without outbox entries.
 pub(crate) async fn append_in(
     conn: &mut PgConnection,
     events: &[NewEvent],
-    consumers: &[&str],
 ) -> StoreResult<Written> {
     let chunks = events
         .chunks(ROWS_PER_STATEMENT)
         .map(Columns::new)
         .collect::<StoreResult<Vec<_>>>()?;
-    let (inserted, outbox_id) = insert_in(conn, &chunks, consumers, None)
-        .await
-        .map_err(backend)?;
+    let (inserted, outbox_id) = insert_in(conn, &chunks, &[], None).await.map_err(backend)?;
     let (new, seqs) = match_inserted(events, inserted);
     Ok(Written {
         new,
@@ -150,7 +147,7 @@ async fn insert_in(
 }
 
 /// One entry per consumer, in one statement; `claim`'s is leased and its id returned.
-async fn insert_outbox(
+pub(crate) async fn insert_outbox(
     conn: &mut PgConnection,
     seqs: Vec<i64>,
     consumers: &[&str],

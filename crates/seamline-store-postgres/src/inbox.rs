@@ -372,22 +372,24 @@ async fn open_conversation(
 }
 
 /// Writes every column a conversation's state has, one version up; with
-/// `touch`, it also moves to the top of the activity order.
+/// `touch`, it also moves to the top of the activity order. Returns it as
+/// written.
 async fn write_conversation(
     conn: &mut PgConnection,
     c: &StoredConversation,
     touch: bool,
-) -> StoreResult<()> {
+) -> StoreResult<StoredConversation> {
     let conv = &c.conversation;
     let (status, snoozed_until) = codec::status_columns(&conv.status);
     let seq = if touch { NEXT_SEQ } else { "activity_seq" };
-    sqlx::query(&format!(
+    let row = sqlx::query(&format!(
         "UPDATE conversations SET status = $3, snoozed_until = $4, assignee = $5, team_id = $6,
            priority = $7, labels = $8, last_inbound_channel = $9, last_inbound_at = $10,
            waiting_since = $11, bot_state = $12, created_at = $13, updated_at = $14,
            last_message_at = $15, last_message_channel = $16, unread = $17,
            activity_seq = {seq}, version = version + 1
-         WHERE workspace_id = $1 AND id = $2"
+         WHERE workspace_id = $1 AND id = $2
+         RETURNING *"
     ))
     .bind(c.workspace_id.as_uuid())
     .bind(conv.id.as_uuid())
@@ -406,10 +408,10 @@ async fn write_conversation(
     .bind(c.last_message_at)
     .bind(c.last_message_channel.map(Channel::as_str))
     .bind(i64::from(c.unread))
-    .execute(conn)
+    .fetch_one(conn)
     .await
     .map_err(backend)?;
-    Ok(())
+    rows::conversation(&row)
 }
 
 pub(crate) async fn conversation_for_profile(
@@ -648,7 +650,8 @@ pub(crate) async fn append_message_in(
                                             details, channel, body, sender, attachments, external_id,
                                             delivery, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING
+         RETURNING *",
     )
     .bind(message.id.as_uuid())
     .bind(ws.as_uuid())
@@ -664,10 +667,10 @@ pub(crate) async fn append_message_in(
     .bind(&m.external_id)
     .bind(m.delivery.as_ref().map(codec::name).transpose()?)
     .bind(message.at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(backend)?;
-    if inserted.rows_affected() == 0 {
+    let Some(inserted) = inserted else {
         let row = sqlx::query(
             "SELECT * FROM conversation_messages
              WHERE workspace_id = $1 AND (id = $2 OR (channel = $3 AND external_id = $4))",
@@ -691,35 +694,16 @@ pub(crate) async fn append_message_in(
             conversation,
             reopened: None,
         });
-    }
+    };
     let (next, reopened) = appended(&current, message);
-    write_conversation(&mut *conn, &next, true).await?;
-    let stored = message_row(&mut *conn, ws, message.id).await?;
-    let conversation = must_conversation(&mut *conn, ws, message.conversation).await?;
+    let conversation = write_conversation(&mut *conn, &next, true).await?;
+    let stored = rows::message(&inserted)?;
     Ok(AppendedMessage {
         message: stored,
         new: true,
         conversation,
         reopened,
     })
-}
-
-async fn message_row(
-    conn: &mut PgConnection,
-    ws: WorkspaceId,
-    id: ConversationMessageId,
-) -> StoreResult<StoredMessage> {
-    let row =
-        sqlx::query("SELECT * FROM conversation_messages WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.as_uuid())
-            .bind(id.as_uuid())
-            .fetch_optional(conn)
-            .await
-            .map_err(backend)?;
-    row.as_ref()
-        .map(rows::message)
-        .transpose()?
-        .ok_or(StoreError::NotFound("message"))
 }
 
 pub(crate) async fn list_messages(

@@ -36,6 +36,7 @@ mod webhooks;
 mod workspace;
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,6 +46,7 @@ use seamline_core::{
     ConversationId, ConversationMessageId, KeyId, MemberId, ProfileId, Role, TeamId,
     WebhookDeliveryId, WebhookId, WorkspaceId,
 };
+use seamline_store::memo::Memos;
 use seamline_store::*;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
@@ -53,6 +55,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Teams, webhook endpoints and settings as recently read.
+    memos: Arc<Memos>,
 }
 
 /// How to connect to the database.
@@ -76,7 +80,10 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(backend)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            memos: Arc::default(),
+        })
     }
 
     /// The pool, for the ingest benchmark's raw-insert baseline.
@@ -135,7 +142,9 @@ impl Store for PgStore {
         workspace: WorkspaceId,
         name: &str,
     ) -> StoreResult<Option<serde_json::Value>> {
-        workspace::setting(&self.pool, workspace, name).await
+        let key = (workspace, name.to_owned());
+        let load = || workspace::setting(&self.pool, workspace, name);
+        self.memos.settings.get_or_load(&key, load).await
     }
 
     async fn put_setting(
@@ -145,7 +154,9 @@ impl Store for PgStore {
         value: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        workspace::put_setting(&self.pool, workspace, name, value, at).await
+        let written = workspace::put_setting(&self.pool, workspace, name, value, at).await;
+        self.memos.settings.forget(&(workspace, name.to_owned()));
+        written
     }
 
     async fn create_member(&self, member: NewMember) -> StoreResult<Member> {
@@ -407,15 +418,21 @@ impl ProfileStore for PgStore {
 #[async_trait]
 impl InboxStore for PgStore {
     async fn create_team(&self, team: &Team) -> StoreResult<()> {
-        inbox::create_team(&self.pool, team).await
+        let written = inbox::create_team(&self.pool, team).await;
+        self.memos.teams.forget(&team.workspace_id);
+        written
     }
 
     async fn update_team(&self, team: &Team) -> StoreResult<()> {
-        inbox::update_team(&self.pool, team).await
+        let written = inbox::update_team(&self.pool, team).await;
+        self.memos.teams.forget(&team.workspace_id);
+        written
     }
 
     async fn delete_team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<()> {
-        inbox::delete_team(&self.pool, workspace, id).await
+        let written = inbox::delete_team(&self.pool, workspace, id).await;
+        self.memos.teams.forget(&workspace);
+        written
     }
 
     async fn team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<Option<Team>> {
@@ -423,7 +440,8 @@ impl InboxStore for PgStore {
     }
 
     async fn list_teams(&self, workspace: WorkspaceId) -> StoreResult<Vec<Team>> {
-        inbox::list_teams(&self.pool, workspace).await
+        let load = || inbox::list_teams(&self.pool, workspace);
+        self.memos.teams.get_or_load(&workspace, load).await
     }
 
     async fn add_team_member(
@@ -674,7 +692,9 @@ impl InboxStore for PgStore {
 #[async_trait]
 impl WebhookStore for PgStore {
     async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
-        webhooks::create(&self.pool, endpoint).await
+        let written = webhooks::create(&self.pool, endpoint).await;
+        self.memos.webhooks.forget(&endpoint.workspace_id);
+        written
     }
 
     async fn webhook(
@@ -686,15 +706,20 @@ impl WebhookStore for PgStore {
     }
 
     async fn list_webhooks(&self, workspace: WorkspaceId) -> StoreResult<Vec<WebhookEndpoint>> {
-        webhooks::list(&self.pool, workspace).await
+        let load = || webhooks::list(&self.pool, workspace);
+        self.memos.webhooks.get_or_load(&workspace, load).await
     }
 
     async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
-        webhooks::update(&self.pool, endpoint).await
+        let written = webhooks::update(&self.pool, endpoint).await;
+        self.memos.webhooks.forget(&endpoint.workspace_id);
+        written
     }
 
     async fn delete_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> StoreResult<()> {
-        webhooks::delete(&self.pool, workspace, id).await
+        let written = webhooks::delete(&self.pool, workspace, id).await;
+        self.memos.webhooks.forget(&workspace);
+        written
     }
 
     async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> StoreResult<u32> {

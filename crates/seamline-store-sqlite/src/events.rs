@@ -76,7 +76,7 @@ pub(crate) async fn append_in(
 }
 
 /// One entry per consumer; `claim`'s is leased and its id returned.
-async fn insert_outbox(
+pub(crate) async fn insert_outbox(
     conn: &mut SqliteConnection,
     seqs: &[i64],
     consumers: &[&str],

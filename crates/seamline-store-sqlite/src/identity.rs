@@ -49,18 +49,20 @@ impl InboundTx for SqliteIdentityTx {
     }
 
     async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>> {
-        let written = events::append_in(
-            &mut self.tx,
-            std::slice::from_ref(&event),
-            &[BUS_CONSUMER],
-            None,
-        )
-        .await?;
+        let written =
+            events::append_in(&mut self.tx, std::slice::from_ref(&event), &[], None).await?;
         written
             .seqs
             .first()
             .map(|seq| rows::stored(event, *seq))
             .transpose()
+    }
+
+    async fn queue_for_bus(&mut self, seqs: &[i64]) -> StoreResult<()> {
+        if !seqs.is_empty() {
+            events::insert_outbox(&mut self.tx, seqs, &[BUS_CONSUMER], None).await?;
+        }
+        Ok(())
     }
 
     async fn conversation_for_profile(

@@ -31,6 +31,7 @@ use seamline_core::{
     ConversationId, ConversationMessageId, KeyId, MemberId, ProfileId, Role, TeamId,
     WebhookDeliveryId, WebhookId, WorkspaceId,
 };
+use seamline_store::memo::Memos;
 use seamline_store::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -45,6 +46,8 @@ pub struct SqliteStore {
     /// (which sleeps up to 100 ms between tries) keeps ingest and identity
     /// resolution taking turns instead of starving each other.
     writer: Arc<Mutex<()>>,
+    /// Teams, webhook endpoints and settings as recently read.
+    memos: Arc<Memos>,
 }
 
 /// How to open the database file.
@@ -102,6 +105,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(Mutex::new(())),
+            memos: Arc::default(),
         })
     }
 
@@ -165,7 +169,9 @@ impl Store for SqliteStore {
         workspace: WorkspaceId,
         name: &str,
     ) -> StoreResult<Option<serde_json::Value>> {
-        workspace::setting(&self.pool, workspace, name).await
+        let key = (workspace, name.to_owned());
+        let load = || workspace::setting(&self.pool, workspace, name);
+        self.memos.settings.get_or_load(&key, load).await
     }
 
     async fn put_setting(
@@ -175,7 +181,9 @@ impl Store for SqliteStore {
         value: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        workspace::put_setting(&self.pool, workspace, name, value, at).await
+        let written = workspace::put_setting(&self.pool, workspace, name, value, at).await;
+        self.memos.settings.forget(&(workspace, name.to_owned()));
+        written
     }
 
     async fn create_member(&self, member: NewMember) -> StoreResult<Member> {
@@ -446,17 +454,23 @@ impl ProfileStore for SqliteStore {
 impl InboxStore for SqliteStore {
     async fn create_team(&self, team: &Team) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        inbox::create_team(&self.pool, team).await
+        let written = inbox::create_team(&self.pool, team).await;
+        self.memos.teams.forget(&team.workspace_id);
+        written
     }
 
     async fn update_team(&self, team: &Team) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        inbox::update_team(&self.pool, team).await
+        let written = inbox::update_team(&self.pool, team).await;
+        self.memos.teams.forget(&team.workspace_id);
+        written
     }
 
     async fn delete_team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        inbox::delete_team(&self.pool, workspace, id).await
+        let written = inbox::delete_team(&self.pool, workspace, id).await;
+        self.memos.teams.forget(&workspace);
+        written
     }
 
     async fn team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<Option<Team>> {
@@ -464,7 +478,8 @@ impl InboxStore for SqliteStore {
     }
 
     async fn list_teams(&self, workspace: WorkspaceId) -> StoreResult<Vec<Team>> {
-        inbox::list_teams(&self.pool, workspace).await
+        let load = || inbox::list_teams(&self.pool, workspace);
+        self.memos.teams.get_or_load(&workspace, load).await
     }
 
     async fn add_team_member(
@@ -736,7 +751,9 @@ impl InboxStore for SqliteStore {
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        webhooks::create(&self.pool, endpoint).await
+        let written = webhooks::create(&self.pool, endpoint).await;
+        self.memos.webhooks.forget(&endpoint.workspace_id);
+        written
     }
 
     async fn webhook(
@@ -748,17 +765,22 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn list_webhooks(&self, workspace: WorkspaceId) -> StoreResult<Vec<WebhookEndpoint>> {
-        webhooks::list(&self.pool, workspace).await
+        let load = || webhooks::list(&self.pool, workspace);
+        self.memos.webhooks.get_or_load(&workspace, load).await
     }
 
     async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        webhooks::update(&self.pool, endpoint).await
+        let written = webhooks::update(&self.pool, endpoint).await;
+        self.memos.webhooks.forget(&endpoint.workspace_id);
+        written
     }
 
     async fn delete_webhook(&self, workspace: WorkspaceId, id: WebhookId) -> StoreResult<()> {
         let _turn = self.writer.lock().await;
-        webhooks::delete(&self.pool, workspace, id).await
+        let written = webhooks::delete(&self.pool, workspace, id).await;
+        self.memos.webhooks.forget(&workspace);
+        written
     }
 
     async fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> StoreResult<u32> {

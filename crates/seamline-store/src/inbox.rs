@@ -428,10 +428,13 @@ pub trait InboundTx: IdentityTx {
         channel: Channel,
         external_id: &str,
     ) -> StoreResult<Option<StoredMessage>>;
-    /// Appends the event with outbox entries for every consumer but
-    /// identity, which the caller resolves in this transaction. `None` when
-    /// an event of that `messageId` is already stored.
+    /// Appends the event without outbox entries: the caller resolves its
+    /// identity in this transaction and hands the transaction's events to
+    /// the bus in one entry ([`InboundTx::queue_for_bus`]). `None` when an
+    /// event of that `messageId` is already stored.
     async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>>;
+    /// One outbox entry for the bus relay holding these events (by seq).
+    async fn queue_for_bus(&mut self, seqs: &[i64]) -> StoreResult<()>;
     /// As [`InboxStore::conversation_for_profile`].
     async fn conversation_for_profile(
         &mut self,

@@ -23,6 +23,7 @@
 mod channels;
 mod identity;
 mod inbox;
+pub mod memo;
 mod types;
 mod webhooks;
 

@@ -63,10 +63,20 @@ pub async fn resolve_in(
     policy: &IdentityPolicy,
     event: &StoredEvent,
 ) -> StoreResult<Placed> {
-    let observation = observe(&tracked_of(event), policy);
     if tx.is_assigned(event.id).await? {
         return Ok(Placed::default());
     }
+    resolve_new_in(tx, policy, event).await
+}
+
+/// Resolves an event appended in this same transaction, which nothing can
+/// have resolved before.
+pub async fn resolve_new_in(
+    tx: &mut dyn IdentityTx,
+    policy: &IdentityPolicy,
+    event: &StoredEvent,
+) -> StoreResult<Placed> {
+    let observation = observe(&tracked_of(event), policy);
     let erased = tx.erased(&observation.identifiers).await?;
     let identifiers: Vec<Identifier> = observation
         .identifiers

@@ -16,8 +16,7 @@ use uuid::Uuid;
 use super::automation;
 use super::live::{publish, LiveEvent};
 use super::route::route_conversation;
-use super::writer::Job;
-use crate::identity::{policy_of, resolve_in, Placed};
+use crate::identity::{policy_of, resolve_new_in, Placed};
 
 /// Who wrote, as the channel knows them. At least one is needed.
 #[derive(Debug, Clone, Default)]
@@ -111,27 +110,26 @@ pub(super) async fn write_one(
     event: NewEvent,
     attachments: Vec<Attachment>,
 ) -> Result<Received, InboxError> {
-    let policy = policy_of(store, inbound.workspace).await?;
-    let mut tx = store.begin_inbound(inbound.workspace).await?;
-    let received = write(tx.as_mut(), &policy, inbound, event, attachments).await?;
-    tx.commit().await?;
-    Ok(received)
+    let mut written = write_all(store, inbound.workspace, [(inbound, event, attachments)]).await?;
+    written
+        .pop()
+        .ok_or_else(|| StoreError::Backend("no message written".into()).into())
 }
 
 /// Writes one workspace's messages in one transaction: all or none.
-pub(super) async fn write_many(
+pub(super) async fn write_all<'a>(
     store: &dyn Backend,
     workspace: WorkspaceId,
-    jobs: &[Job],
+    messages: impl IntoIterator<Item = (&'a Inbound, NewEvent, Vec<Attachment>)> + Send,
 ) -> Result<Vec<Received>, InboxError> {
     let policy = policy_of(store, workspace).await?;
     let mut tx = store.begin_inbound(workspace).await?;
-    let mut received = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let event = job.event.clone();
-        let files = job.attachments.clone();
-        received.push(write(tx.as_mut(), &policy, &job.inbound, event, files).await?);
+    let mut received = Vec::new();
+    let mut queued = Vec::new();
+    for (inbound, event, files) in messages {
+        received.push(write(tx.as_mut(), &policy, inbound, event, files, &mut queued).await?);
     }
+    tx.queue_for_bus(&queued).await?;
     tx.commit().await?;
     Ok(received)
 }
@@ -165,14 +163,16 @@ pub(super) async fn after_commit(
 }
 
 /// The message's writes, all in `tx`: a provider's retry finds the message
-/// it delivered; else the customer's event is appended and resolved, their
-/// conversation found or opened, and the message appended to it.
+/// it delivered; else the customer's event is appended (its seq added to
+/// `queued`, for the bus) and resolved, their conversation found or opened,
+/// and the message appended to it.
 async fn write(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
     inbound: &Inbound,
     event: NewEvent,
     attachments: Vec<Attachment>,
+    queued: &mut Vec<i64>,
 ) -> Result<Received, InboxError> {
     if let Some(external) = &inbound.external_id {
         if let Some(existing) = tx.message_by_external_id(inbound.channel, external).await? {
@@ -191,7 +191,7 @@ async fn write(
             });
         }
     }
-    let profile = identify_in(tx, policy, event).await?;
+    let profile = identify_in(tx, policy, event, queued).await?;
     let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
     let message = Message::new(
         ConversationMessageId(Uuid::now_v7()),
@@ -229,21 +229,25 @@ pub(crate) async fn identify(
     let event = event_of(inbound, event)?;
     let policy = policy_of(store, inbound.workspace).await?;
     let mut tx = store.begin_inbound(inbound.workspace).await?;
-    let profile = identify_in(tx.as_mut(), &policy, event).await?;
+    let mut queued = Vec::new();
+    let profile = identify_in(tx.as_mut(), &policy, event, &mut queued).await?;
+    tx.queue_for_bus(&queued).await?;
     tx.commit().await?;
     Ok(profile)
 }
 
-/// Appends `event` and resolves it in `tx`. A chat that reveals who the
-/// visitor is brings their earlier conversations along.
+/// Appends `event` (its seq to `queued`) and resolves it in `tx`. A chat
+/// that reveals who the visitor is brings their earlier conversations along.
 async fn identify_in(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
     event: NewEvent,
+    queued: &mut Vec<i64>,
 ) -> Result<ProfileId, InboxError> {
     let mut placed = Placed::default();
     if let Some(stored) = tx.append_event(event).await? {
-        placed = resolve_in(tx, policy, &stored).await?;
+        queued.push(stored.seq);
+        placed = resolve_new_in(tx, policy, &stored).await?;
     }
     for (survivor, absorbed, at) in placed.merged {
         tx.merge_conversations(survivor, absorbed, at).await?;

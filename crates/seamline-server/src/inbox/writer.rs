@@ -17,17 +17,17 @@ use seamline_core::WorkspaceId;
 use seamline_store::{Attachment, Backend, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::receive::{after_commit, prepare, write_many, write_one, Received};
+use super::receive::{after_commit, prepare, write_all, write_one, Received};
 use super::{Inbound, InboxError};
 
 /// Most messages written in one transaction.
 const MAX_MESSAGES_PER_COMMIT: usize = 256;
 
-pub(super) struct Job {
-    pub inbound: Inbound,
-    pub event: NewEvent,
-    pub attachments: Vec<Attachment>,
-    pub done: oneshot::Sender<Result<Received, InboxError>>,
+struct Job {
+    inbound: Inbound,
+    event: NewEvent,
+    attachments: Vec<Attachment>,
+    done: oneshot::Sender<Result<Received, InboxError>>,
 }
 
 /// A handle to the writers; cheap to clone.
@@ -109,7 +109,11 @@ fn by_workspace(jobs: Vec<Job>) -> Vec<(WorkspaceId, Vec<Job>)> {
 
 async fn commit(store: &dyn Backend, workspace: WorkspaceId, batch: Vec<Job>) {
     if batch.len() > 1 {
-        match write_many(store, workspace, &batch).await {
+        let messages: Vec<_> = batch
+            .iter()
+            .map(|job| (&job.inbound, job.event.clone(), job.attachments.clone()))
+            .collect();
+        match write_all(store, workspace, messages).await {
             Ok(received) => {
                 metrics::counter!("seamline_inbound_commits_total").increment(1);
                 for (job, received) in batch.into_iter().zip(received) {

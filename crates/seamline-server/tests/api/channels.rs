@@ -14,10 +14,10 @@ use seamline_fakes::telegram::{Failure, FakeTelegram, SECRET_HEADER};
 use seamline_server::channels::ChannelsConfig;
 use seamline_server::widget::tracking::code_for;
 use seamline_server::ServerConfig;
-use seamline_store::{ConversationQuery, OutboundState, Store};
-use seamline_store_postgres::{PgOptions, PgStore};
+use seamline_store::{ConversationQuery, OutboundState};
 use serde_json::{json, Value};
 
+use crate::support::postgres::FreshDatabase;
 use crate::support::{another_instance, spawn_app, spawn_app_configured, spawn_with, TestApp};
 
 const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
@@ -447,16 +447,12 @@ async fn the_same_update_arriving_at_once_is_stored_once() {
 /// is sent once, whichever instance wrote it or leased it.
 #[tokio::test]
 async fn two_instances_on_postgres_send_each_reply_once() {
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
-    else {
+    let Some((database, store)) = FreshDatabase::create().await else {
         return;
     };
-    let store = PgStore::connect(&pg_url, PgOptions::default())
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate");
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(Default::default()));
-    let first = spawn_with(Arc::new(store), bus.clone(), 1).await;
+    let mut first = spawn_with(store, bus.clone(), 1).await;
+    first._database = Some(database);
     let second = another_instance(&first, bus).await;
     let fake = fake().await;
     connect(&first, &fake).await;

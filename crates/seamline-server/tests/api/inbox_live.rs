@@ -534,35 +534,10 @@ async fn a_private_teams_conversations_stay_with_the_team() {
 /// the answer written on B.
 #[tokio::test]
 async fn instances_share_the_live_inbox_through_nats() {
-    use seamline_bus::{Bus, NatsBus, NatsOptions};
-    use seamline_store::{Backend, Store};
-    use seamline_store_postgres::{PgOptions, PgStore};
-
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
-    else {
+    let Some((a, b)) = crate::support::postgres::two_instances("inbox", 4).await else {
         return;
     };
-    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream")
-    else {
-        return;
-    };
-    let store = PgStore::connect(&pg_url, PgOptions::default())
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate");
-    let store: std::sync::Arc<dyn Backend> = std::sync::Arc::new(store);
     let unique = Uuid::now_v7().simple().to_string();
-    let options = NatsOptions {
-        stream: format!("SEAMLINE_TEST_{unique}"),
-        subject_prefix: format!("i{unique}"),
-        ..NatsOptions::new(nats_url)
-    };
-    let bus_a: std::sync::Arc<dyn Bus> =
-        std::sync::Arc::new(NatsBus::connect(options.clone()).await.expect("nats a"));
-    let bus_b: std::sync::Arc<dyn Bus> =
-        std::sync::Arc::new(NatsBus::connect(options).await.expect("nats b"));
-    let a = crate::support::spawn_with(store, bus_a, 4).await;
-    let b = crate::support::another_instance(&a, bus_b).await;
 
     let mut operator_on_b = Events::open_with(&b, &a.workspace.api_key).await;
     let url = format!(

@@ -7,12 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use seamline_bus::{Bus, NatsBus, NatsOptions};
-use seamline_store::{Backend, Store};
-use seamline_store_postgres::{PgOptions, PgStore};
 use serde_json::json;
 
-use crate::support::{another_instance, spawn_app, spawn_with, TestApp};
+use crate::support::{spawn_app, spawn_with, TestApp};
 
 /// Opens the live stream on `viewer` and waits (bounded) until an event with
 /// `message_id` arrives; returns the SSE text seen up to then.
@@ -93,29 +90,10 @@ async fn another_workspace_sees_nothing_on_its_stream() {
 
 #[tokio::test]
 async fn two_instances_on_postgres_and_nats_share_live_events() {
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
-    else {
+    let Some((a, b)) = crate::support::postgres::two_instances("live", 4).await else {
         return;
     };
-    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream")
-    else {
-        return;
-    };
-    let store = PgStore::connect(&pg_url, PgOptions::default())
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate");
-    let store: Arc<dyn Backend> = Arc::new(store);
     let unique = uuid::Uuid::now_v7().simple().to_string();
-    let options = NatsOptions {
-        stream: format!("SEAMLINE_TEST_{unique}"),
-        subject_prefix: format!("t{unique}"),
-        ..NatsOptions::new(nats_url)
-    };
-    let bus_a: Arc<dyn Bus> = Arc::new(NatsBus::connect(options.clone()).await.expect("nats a"));
-    let bus_b: Arc<dyn Bus> = Arc::new(NatsBus::connect(options).await.expect("nats b"));
-    let a = spawn_with(store, bus_a, 4).await;
-    let b = another_instance(&a, bus_b).await;
 
     let seen = stream_until(&b, &a, &format!("cross-{unique}")).await;
     assert!(seen.contains("Live «event» 🚀"));

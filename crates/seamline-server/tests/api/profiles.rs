@@ -451,35 +451,10 @@ pub(crate) async fn scan_database_at(path: &std::path::Path, needles: &[&str]) -
 
 #[tokio::test]
 async fn two_instances_racing_on_postgres_and_nats_end_in_one_consistent_graph() {
-    use std::sync::Arc;
-
-    use seamline_bus::{Bus, NatsBus, NatsOptions};
-    use seamline_store::{Backend, Store};
-    use seamline_store_postgres::{PgOptions, PgStore};
-
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
-    else {
+    let Some((a, b)) = crate::support::postgres::two_instances("race", 4).await else {
         return;
     };
-    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream")
-    else {
-        return;
-    };
-    let store = PgStore::connect(&pg_url, PgOptions::default())
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate");
-    let store: Arc<dyn Backend> = Arc::new(store);
     let unique = uuid::Uuid::now_v7().simple().to_string();
-    let options = NatsOptions {
-        stream: format!("SEAMLINE_RACE_{unique}"),
-        subject_prefix: format!("r{unique}"),
-        ..NatsOptions::new(nats_url)
-    };
-    let bus_a: Arc<dyn Bus> = Arc::new(NatsBus::connect(options.clone()).await.expect("nats a"));
-    let bus_b: Arc<dyn Bus> = Arc::new(NatsBus::connect(options).await.expect("nats b"));
-    let a = crate::support::spawn_with(store, bus_a, 4).await;
-    let b = crate::support::another_instance(&a, bus_b).await;
 
     const PEOPLE: usize = 15;
     let person = |i: usize| {

@@ -13,18 +13,18 @@ use axum::routing::post;
 use axum::Router;
 use hmac::{Hmac, Mac};
 use reqwest::{Client, Method, StatusCode};
-use seamline_bus::{Bus, InProcessBus, NatsBus, NatsOptions};
+use seamline_bus::{Bus, InProcessBus};
 use seamline_server::provision::{self, Provisioned};
 use seamline_server::webhooks::WebhookConfig;
 use seamline_server::{Application, ServerConfig};
 use seamline_store::{Backend, Store};
-use seamline_store_postgres::{PgOptions, PgStore};
 use seamline_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::postgres::{nats_bus, nats_options, FreshDatabase};
 use crate::support::{read, urlencode, PASSWORD};
 
 /// What the receiver got: one POST.
@@ -784,29 +784,17 @@ async fn erasing_the_customer_removes_their_deliveries() {
 /// turned into deliveries once and sent once, whichever instance saw it.
 #[tokio::test]
 async fn two_instances_on_postgres_and_nats_send_each_event_once() {
-    let Some(pg_url) = seamline_testing::require_env("SEAMLINE_TEST_POSTGRES_URL", "PostgreSQL")
-    else {
+    let Some((_database, store)) = FreshDatabase::create().await else {
         return;
     };
-    let Some(nats_url) = seamline_testing::require_env("SEAMLINE_TEST_NATS_URL", "NATS JetStream")
-    else {
+    let Some(options) = nats_options("hooks") else {
         return;
     };
-    let store = PgStore::connect(&pg_url, PgOptions::default())
-        .await
-        .expect("connect postgres");
-    store.migrate().await.expect("migrate");
-    let setup = Setup::on(Arc::new(store)).await;
-    let unique = uuid::Uuid::now_v7().simple().to_string();
-    let options = NatsOptions {
-        stream: format!("SEAMLINE_HOOKS_{unique}"),
-        subject_prefix: format!("h{unique}"),
-        ..NatsOptions::new(nats_url)
-    };
+    let setup = Setup::on(store).await;
     let mut servers = Vec::new();
     for _ in 0..2 {
-        let bus = NatsBus::connect(options.clone()).await.expect("nats");
-        servers.push(Server::start_on(setup.store.clone(), Arc::new(bus), vec![]).await);
+        let bus = nats_bus(&options).await;
+        servers.push(Server::start_on(setup.store.clone(), bus, vec![]).await);
     }
     let receiver = Receiver::start(0).await;
     let (endpoint, secret) = setup.endpoint(&servers[0], &receiver.url, json!([])).await;

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod browser;
+pub mod postgres;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct TestApp {
     pub db_path: Option<std::path::PathBuf>,
     _stop: oneshot::Sender<()>,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database of this test, dropped with its last app.
+    pub(crate) _database: Option<Arc<postgres::FreshDatabase>>,
 }
 
 /// A server on a fresh SQLite file with the in-process bus, and one workspace.
@@ -82,6 +85,7 @@ pub async fn spawn_configured(
         workspace,
         http: client(),
         db_path: None,
+        _database: None,
         _stop: stop,
         _dir: None,
     }
@@ -101,6 +105,7 @@ pub async fn another_instance(of: &TestApp, bus: Arc<dyn Bus>) -> TestApp {
         workspace: of.workspace.clone(),
         http: client(),
         db_path: of.db_path.clone(),
+        _database: of._database.clone(),
         _stop: stop,
         _dir: None,
     }

@@ -2100,7 +2100,7 @@ pub async fn one_survey_pends_per_conversation_and_is_taken_once<S: Backend>(sto
 /// What an inbound message writes (its event, the profile the event
 /// resolved to, the conversation and the message) is there after commit and
 /// none of it after a rollback; the identity consumer gets no outbox entry
-/// (the transaction resolved it), the bus does.
+/// (the transaction resolved it), the bus gets the one it was queued.
 pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(store: &S) {
     let ws = new_workspace(store).await.0.id;
     let write = |message_id: &'static str, external: &'static str| async move {
@@ -2139,6 +2139,9 @@ pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(stor
         new.external_id = Some(external.into());
         let appended = tx.append_message(&new).await.expect("append");
         assert!(appended.new);
+        tx.queue_for_bus(&[stored.seq])
+            .await
+            .expect("queue for the bus");
         assert_eq!(appended.conversation.unread, 1);
         (tx, profile, stored)
     };

@@ -13,6 +13,7 @@ use seamline_store::{Attachment, DeliveryStatus, NewMessage, StoreError, StoredC
 use uuid::Uuid;
 
 use super::pbx::{Call, Recording};
+use crate::calltracking::attribute::{attribute, note};
 use super::{accounts, http_client, Account};
 use crate::error::ApiError;
 use crate::inbox::attachments::{check, MAX_BYTES};
@@ -36,6 +37,15 @@ pub async fn record(state: &AppState, account: &Account, call: Call) -> Result<(
             .await?;
         if seen.is_some() {
             return Ok(());
+        }
+    }
+    let mut message = message;
+    if let Some(start) = &call.start {
+        if let Some(tracked) = attribute(state, start).await? {
+            // The call lands in the visitor's conversation, saying how
+            // they found the number.
+            message.customer.anonymous_id = tracked.anonymous_id.clone();
+            message.body.push_str(&note(&tracked));
         }
     }
     let files = match &call.recording {

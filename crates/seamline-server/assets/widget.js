@@ -3,6 +3,8 @@
  *   <script src="https://your-seamline/widget.js" data-key="WRITE_KEY" async></script>
  * Optional: data-user-id and data-user-hash (HMAC-SHA256 of the user id
  * under the workspace's widget secret) for a logged-in customer.
+ * Call tracking: the visitor's tracking number replaces the site's phone
+ * (POST widget/v1/number on each page view, then a heartbeat).
  * Customer and operator text is always inserted as text, never as HTML. */
 (function () {
   "use strict";

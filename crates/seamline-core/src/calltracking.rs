@@ -224,7 +224,10 @@ pub fn describe_source(source: &Attribution) -> String {
         .referrer
         .as_deref()
         .and_then(|r| url::Url::parse(r).ok())
-        .and_then(|u| u.host_str().map(|h| h.trim_start_matches("www.").to_owned()));
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.trim_start_matches("www.").to_owned())
+        });
     match host {
         Some(host) => format!("{host} / referral"),
         None => "direct".into(),
@@ -260,10 +263,7 @@ pub fn visitor_source(value: &Value, field: &str) -> Result<Attribution, FieldEr
 
 /// The static number a visitor from `source` is shown, if one is theirs:
 /// the narrowest matching binding.
-pub fn static_for<'a, T>(
-    numbers: &'a [(T, SourceBinding)],
-    source: &Attribution,
-) -> Option<&'a T> {
+pub fn static_for<'a, T>(numbers: &'a [(T, SourceBinding)], source: &Attribution) -> Option<&'a T> {
     numbers
         .iter()
         .filter(|(_, binding)| binding.matches(source))
@@ -452,7 +452,11 @@ pub fn decide(pool: &Pool, visitor: &str, now: DateTime<Utc>, tail: TimeDelta) -
             until: until.max(held.expires_at),
         };
     }
-    let taken = |id: Uuid| pool.active.iter().any(|r| r.number_id == id && r.active(now));
+    let taken = |id: Uuid| {
+        pool.active
+            .iter()
+            .any(|r| r.number_id == id && r.active(now))
+    };
     pool.numbers
         .iter()
         .filter(|n| !taken(n.id))

@@ -214,7 +214,7 @@ pub(crate) async fn reserve(
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            Reserved::Held(by_id(&mut tx, ws, reservation).await?)
+            Reserved::Held(Box::new(by_id(&mut tx, ws, reservation).await?))
         }
         Decision::Take { number, until } => {
             let called = state
@@ -239,7 +239,7 @@ pub(crate) async fn reserve(
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            Reserved::Held(by_id(&mut tx, ws, request.id).await?)
+            Reserved::Held(Box::new(by_id(&mut tx, ws, request.id).await?))
         }
         Decision::Miss => {
             sqlx::query(

@@ -177,17 +177,14 @@ async fn pool_of(
     })
 }
 
-async fn by_id(
-    conn: &mut SqliteConnection,
-    ws: WorkspaceId,
-    id: Uuid,
-) -> StoreResult<Reservation> {
-    let row = sqlx::query("SELECT * FROM call_tracking_reservations WHERE workspace_id = ? AND id = ?")
-        .bind(ws.as_uuid())
-        .bind(id)
-        .fetch_one(conn)
-        .await
-        .map_err(backend)?;
+async fn by_id(conn: &mut SqliteConnection, ws: WorkspaceId, id: Uuid) -> StoreResult<Reservation> {
+    let row =
+        sqlx::query("SELECT * FROM call_tracking_reservations WHERE workspace_id = ? AND id = ?")
+            .bind(ws.as_uuid())
+            .bind(id)
+            .fetch_one(conn)
+            .await
+            .map_err(backend)?;
     reservation(&row)
 }
 
@@ -213,7 +210,7 @@ pub(crate) async fn reserve(
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            Reserved::Held(by_id(&mut tx, ws, reservation).await?)
+            Reserved::Held(Box::new(by_id(&mut tx, ws, reservation).await?))
         }
         Decision::Take { number, until } => {
             let called = state
@@ -239,7 +236,7 @@ pub(crate) async fn reserve(
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            Reserved::Held(by_id(&mut tx, ws, request.id).await?)
+            Reserved::Held(Box::new(by_id(&mut tx, ws, request.id).await?))
         }
         Decision::Miss => {
             sqlx::query(
@@ -303,12 +300,13 @@ pub(crate) async fn record_call(pool: &SqlitePool, c: &TrackedCall) -> StoreResu
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    let row = sqlx::query("SELECT * FROM call_tracking_calls WHERE workspace_id = ? AND call_id = ?")
-        .bind(c.workspace_id.as_uuid())
-        .bind(&c.call_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?;
+    let row =
+        sqlx::query("SELECT * FROM call_tracking_calls WHERE workspace_id = ? AND call_id = ?")
+            .bind(c.workspace_id.as_uuid())
+            .bind(&c.call_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
     tx.commit().await.map_err(backend)?;
     call(&row)
 }

@@ -45,7 +45,7 @@ pub struct ReservationRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reserved {
     /// A pool number, new or kept (extended).
-    Held(Reservation),
+    Held(Box<Reservation>),
     /// Every pool number was held; the miss is counted.
     Missed,
 }

@@ -253,7 +253,7 @@ pub trait Backend:
 {
 }
 
-impl<T: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore + CallTrackingStore>
-    Backend for T
+impl<T: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore + CallTrackingStore> Backend
+    for T
 {
 }

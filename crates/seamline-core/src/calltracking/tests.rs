@@ -4,7 +4,9 @@ use serde_json::json;
 use super::*;
 
 fn at(s: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_760_000_000 + s, 0).single().expect("time")
+    Utc.timestamp_opt(1_760_000_000 + s, 0)
+        .single()
+        .expect("time")
 }
 
 fn id(n: u128) -> Uuid {
@@ -96,7 +98,10 @@ fn two_visitors_never_share_a_pool_number_and_a_full_pool_is_a_miss() {
         ..pool
     };
     assert_eq!(decide(&full, "vera", at(20), TAIL), Decision::Miss);
-    assert_eq!(decide(&Pool::default(), "vera", at(20), TAIL), Decision::Miss);
+    assert_eq!(
+        decide(&Pool::default(), "vera", at(20), TAIL),
+        Decision::Miss
+    );
 }
 
 #[test]
@@ -173,8 +178,14 @@ fn static_numbers_match_their_source_the_narrowest_first() {
         utm_medium: medium.map(Into::into),
         ..Attribution::default()
     };
-    assert_eq!(static_for(&numbers, &visit("yandex", Some("cpc"))), Some(&"B"));
-    assert_eq!(static_for(&numbers, &visit("yandex", Some("email"))), Some(&"A"));
+    assert_eq!(
+        static_for(&numbers, &visit("yandex", Some("cpc"))),
+        Some(&"B")
+    );
+    assert_eq!(
+        static_for(&numbers, &visit("yandex", Some("email"))),
+        Some(&"A")
+    );
     assert_eq!(static_for(&numbers, &visit("google", None)), None);
     assert_eq!(static_for(&numbers, &Attribution::default()), None);
     assert_eq!(numbers[2].1.describe(), "Billboard on Tverskaya");
@@ -198,17 +209,24 @@ fn a_static_binding_needs_a_source_and_names_the_bad_field() {
 fn a_source_is_described_by_utm_click_id_referrer_or_direct() {
     let source = |v: Value| visitor_source(&v, "source").expect("source");
     assert_eq!(
-        describe_source(&source(json!({"utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "spring"}))),
+        describe_source(&source(
+            json!({"utm_source": "yandex", "utm_medium": "cpc", "utm_campaign": "spring"})
+        )),
         "yandex / cpc · spring"
     );
-    assert_eq!(describe_source(&source(json!({"gclid": "G1"}))), "google / cpc");
+    assert_eq!(
+        describe_source(&source(json!({"gclid": "G1"}))),
+        "google / cpc"
+    );
     assert_eq!(
         describe_source(&source(json!({"referrer": "https://www.example.org/page"}))),
         "example.org / referral"
     );
     assert_eq!(describe_source(&source(Value::Null)), "direct");
     assert_eq!(
-        visitor_source(&json!({"utm_source": 1}), "source").expect_err("type").field,
+        visitor_source(&json!({"utm_source": 1}), "source")
+            .expect_err("type")
+            .field,
         "source.utm_source"
     );
 }

@@ -19,10 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::AppState;
 
-pub async fn list(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let numbers: Vec<NumberView> = calltracking::numbers(&state, &principal).await?;
     Ok(Json(json!({"data": numbers})))
 }
@@ -91,5 +88,7 @@ pub async fn stats(
 ) -> ApiResult<Json<StatsView>> {
     principal.require(Permission::ReadData)?;
     let (from, to) = period.resolve()?;
-    Ok(Json(calltracking::stats(&state, &principal, from, to).await?))
+    Ok(Json(
+        calltracking::stats(&state, &principal, from, to).await?,
+    ))
 }

@@ -10,9 +10,7 @@
 //! the touch, as a chat from a tracked messenger link does.
 
 use chrono::{DateTime, Utc};
-use seamline_core::calltracking::{
-    describe_source, display, holder_at, NumberKind, START_GRACE,
-};
+use seamline_core::calltracking::{describe_source, display, holder_at, NumberKind, START_GRACE};
 use seamline_core::tracking::{parse_message, Attribution, Envelope};
 use seamline_core::{EventId, WorkspaceId};
 use seamline_store::{NewEvent, TrackedCall};
@@ -99,7 +97,10 @@ pub async fn attribute(
         let event = touch(call, &stored)?;
         if let Err(error) = state.ingest.append(vec![event]).await {
             // The call is recorded; the profile misses only this touch.
-            tracing::warn!(error = format!("{error:#}"), "a tracked call's touch was not recorded");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "a tracked call's touch was not recorded"
+            );
         }
     }
     Ok(Some(stored))

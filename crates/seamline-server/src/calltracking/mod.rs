@@ -81,9 +81,8 @@ pub(crate) async fn add_number(
     let number = tracking_number(&new.number, &policy, "number")?;
     let kind = match new.kind.as_deref().map(str::trim) {
         None | Some("") => NumberKind::Pool,
-        Some(text) => NumberKind::parse(text).ok_or_else(|| {
-            ApiError::field("invalid_value", "kind", "pool or static")
-        })?,
+        Some(text) => NumberKind::parse(text)
+            .ok_or_else(|| ApiError::field("invalid_value", "kind", "pool or static"))?,
     };
     let source = match (kind, &new.source) {
         (NumberKind::Static, Some(value)) => Some(SourceBinding::parse(value, "source")?),

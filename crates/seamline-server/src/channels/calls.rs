@@ -13,8 +13,8 @@ use seamline_store::{Attachment, DeliveryStatus, NewMessage, StoreError, StoredC
 use uuid::Uuid;
 
 use super::pbx::{Call, Recording};
-use crate::calltracking::attribute::{attribute, note};
 use super::{accounts, http_client, Account};
+use crate::calltracking::attribute::{attribute, note};
 use crate::error::ApiError;
 use crate::inbox::attachments::{check, MAX_BYTES};
 use crate::inbox::live::{publish, LiveEvent};

@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::supervisor::bars;
-use super::{csrf_field, form_error, layout, with_form_error, DoneParams, FormError, Nav, PlainForm};
+use super::{
+    csrf_field, form_error, layout, with_form_error, DoneParams, FormError, Nav, PlainForm,
+};
 use crate::auth::{FormCsrf, Principal};
 use crate::calltracking::{
     add_number, numbers, remove_number, save_settings, settings_of, stats, NewNumber, NumberView,
@@ -110,10 +112,12 @@ async fn render(
 }
 
 fn figures_card(figures: &StatsView) -> Markup {
-    let rows = figures
-        .calls_by_source
-        .iter()
-        .map(|s| (s.source.as_str(), u32::try_from(s.calls).unwrap_or(u32::MAX)));
+    let rows = figures.calls_by_source.iter().map(|s| {
+        (
+            s.source.as_str(),
+            u32::try_from(s.calls).unwrap_or(u32::MAX),
+        )
+    });
     html! {
         section.card #call-stats aria-labelledby="stats-title" {
             div.card-head {
@@ -152,7 +156,7 @@ fn number_row(principal: &Principal, n: &NumberView, manage: bool) -> Markup {
                         div.muted { "from " (holder.source) }
                     }
                     ("static", _) => {
-                        span.status.active { "static" } " → " (n.source_label.as_deref().unwrap_or("")) 
+                        span.status.active { "static" } " → " (n.source_label.as_deref().unwrap_or(""))
                     }
                     _ => { span.status.active { "free" } }
                 }
@@ -179,7 +183,11 @@ fn short(id: &str) -> String {
     out
 }
 
-fn add_form(principal: &Principal, error: Option<&FormError>, typed: Option<&NumberForm>) -> Markup {
+fn add_form(
+    principal: &Principal,
+    error: Option<&FormError>,
+    typed: Option<&NumberForm>,
+) -> Markup {
     let bad = |field: &str| error.is_some_and(|e| e.is_about(field)).then_some("true");
     let value = |pick: fn(&NumberForm) -> &str| typed.map_or("", pick);
     let kind = typed.map_or("pool", |t| t.kind.as_str());

@@ -105,7 +105,10 @@ pub fn router() -> Router<AppState> {
             "/settings/call-tracking/numbers/{id}/delete",
             post(call_tracking::remove),
         )
-        .route("/settings/call-tracking/settings", post(call_tracking::save))
+        .route(
+            "/settings/call-tracking/settings",
+            post(call_tracking::save),
+        )
         .route("/settings/channels/{id}/test", post(channels::test))
         .route("/settings/channels/{id}/delete", post(channels::delete))
         .route(

@@ -47,8 +47,10 @@ async fn ask_raw(app: &TestApp, key: &str, visitor: &str, source: Value) -> (Sta
     let response = app
         .http
         .post(app.url("/widget/v1/number"))
-        .json(&json!({"key": key, "anonymousId": visitor, "sessionId": format!("s-{visitor}"),
-                      "source": source}))
+        .json(
+            &json!({"key": key, "anonymousId": visitor, "sessionId": format!("s-{visitor}"),
+                      "source": source}),
+        )
         .send()
         .await
         .expect("send");
@@ -95,13 +97,20 @@ async fn a_visitor_from_yandex_calls_the_tracking_number_and_the_call_lands_in_t
     assert_eq!(anna["sitePhone"], "+74950001122");
     assert_eq!(anna["heartbeatS"], 60);
     // Her next page view (or heartbeat) keeps the same number.
-    assert_eq!(ask(&app, "visitor-anna", json!({})).await["number"], number.as_str());
+    assert_eq!(
+        ask(&app, "visitor-anna", json!({})).await["number"],
+        number.as_str()
+    );
 
     // Boris gets the other one; Vera finds the pool full: the default
     // number, and a miss counted.
     let boris = ask(&app, "visitor-boris", json!({"utm_source": "google"})).await;
     assert_eq!(boris["kind"], "pool");
-    assert_ne!(boris["number"], number.as_str(), "never the same number at once");
+    assert_ne!(
+        boris["number"],
+        number.as_str(),
+        "never the same number at once"
+    );
     let vera = ask(&app, "visitor-vera", json!({})).await;
     assert_eq!(vera["kind"], "default", "{vera}");
     assert_eq!(vera["number"], "+74951112299");
@@ -139,7 +148,10 @@ async fn a_visitor_from_yandex_calls_the_tracking_number_and_the_call_lands_in_t
     );
     // Her profile has the visit, the phone and the call's touch with its source.
     let profile = app.lookup("phone", CALLER).await;
-    assert_eq!(app.lookup("anonymous_id", "visitor-anna").await["id"], profile["id"]);
+    assert_eq!(
+        app.lookup("anonymous_id", "visitor-anna").await["id"],
+        profile["id"]
+    );
     let pid = profile["id"].as_str().expect("id");
     let timeline = app
         .eventually(&format!("/api/v1/profiles/{pid}/timeline?limit=50"), |t| {
@@ -153,14 +165,23 @@ async fn a_visitor_from_yandex_calls_the_tracking_number_and_the_call_lands_in_t
         .and_then(|es| es.iter().find(|e| e["event"] == "Call Tracked"))
         .cloned()
         .expect("touch");
-    assert_eq!(touch["enrichment"]["attribution"]["utm_source"], "yandex", "{touch}");
+    assert_eq!(
+        touch["enrichment"]["attribution"]["utm_source"], "yandex",
+        "{touch}"
+    );
     assert_eq!(touch["enrichment"]["attribution"]["utm_campaign"], "spring");
-    assert_eq!(touch["payload"]["properties"]["tracking_number"], number.as_str());
+    assert_eq!(
+        touch["payload"]["properties"]["tracking_number"],
+        number.as_str()
+    );
 
     // Counted once, whatever the PBX re-sent.
     let figures = stats(&app).await;
     assert_eq!(figures["calls"], 1, "{figures}");
-    assert_eq!(figures["calls_by_source"][0]["source"], "yandex / cpc · spring");
+    assert_eq!(
+        figures["calls_by_source"][0]["source"],
+        "yandex / cpc · spring"
+    );
     assert_eq!(figures["pool_size"], 2);
     assert_eq!(figures["pool_held"], 2);
 }
@@ -179,10 +200,16 @@ async fn a_lapsed_reservation_returns_the_number_to_the_pool_and_calls_follow_th
     assert_eq!(anna["number"], "+74951112201");
     assert_eq!(anna["heartbeatS"], 1, "a short tail beats often");
     let boris = ask(&app, "visitor-boris", json!({"utm_source": "vk"})).await;
-    assert_eq!(boris["kind"], "none", "no default number set: the page stays");
+    assert_eq!(
+        boris["kind"], "none",
+        "no default number set: the page stays"
+    );
     let (_, numbers) = app.api_get("/api/v1/call-tracking/numbers").await;
     assert_eq!(numbers["data"][0]["state"], "held", "{numbers}");
-    assert_eq!(numbers["data"][0]["held_by"]["anonymous_id"], "visitor-anna");
+    assert_eq!(
+        numbers["data"][0]["held_by"]["anonymous_id"],
+        "visitor-anna"
+    );
 
     tokio::time::sleep(Duration::from_millis(5_500)).await;
     let (_, numbers) = app.api_get("/api/v1/call-tracking/numbers").await;
@@ -201,7 +228,10 @@ async fn a_lapsed_reservation_returns_the_number_to_the_pool_and_calls_follow_th
         .expect("the call is in Boris's conversation");
     assert!(body.contains("Source: vk (tracking number"), "{body}");
     let figures = stats(&app).await;
-    assert_eq!(figures["calls_by_source"], json!([{"source": "vk", "calls": 1}]));
+    assert_eq!(
+        figures["calls_by_source"],
+        json!([{"source": "vk", "calls": 1}])
+    );
     assert_eq!(figures["misses"], 1);
 }
 
@@ -271,8 +301,16 @@ async fn a_call_to_a_static_number_carries_its_source() {
 async fn bad_numbers_settings_and_visitors_are_refused_by_field() {
     let app = spawn_app().await;
     for (body, status, field) in [
-        (json!({"number": "call us"}), StatusCode::BAD_REQUEST, "number"),
-        (json!({"number": "+74951112201", "kind": "tv"}), StatusCode::BAD_REQUEST, "kind"),
+        (
+            json!({"number": "call us"}),
+            StatusCode::BAD_REQUEST,
+            "number",
+        ),
+        (
+            json!({"number": "+74951112201", "kind": "tv"}),
+            StatusCode::BAD_REQUEST,
+            "kind",
+        ),
         (
             json!({"number": "+74951112201", "kind": "static"}),
             StatusCode::BAD_REQUEST,

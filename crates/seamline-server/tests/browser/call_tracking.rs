@@ -120,8 +120,10 @@ async fn the_visitor_sees_a_tracking_number_and_their_call_is_counted_under_thei
         let answer: serde_json::Value = app
             .http
             .post(app.url("/widget/v1/number"))
-            .json(&json!({"key": app.workspace.write_key, "anonymousId": visitor,
-                          "source": {"utm_source": "google", "utm_medium": "cpc"}}))
+            .json(
+                &json!({"key": app.workspace.write_key, "anonymousId": visitor,
+                          "source": {"utm_source": "google", "utm_medium": "cpc"}}),
+            )
             .send()
             .await
             .expect("ask")
@@ -167,7 +169,11 @@ async fn the_visitor_sees_a_tracking_number_and_their_call_is_counted_under_thei
     assert!(chart.contains("yandex / cpc · spring"), "{chart}");
     let rows = browser.texts("#numbers tbody tr").await;
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(rows.iter().any(|r| r.contains("static → Билборд на Тверской")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("static → Билборд на Тверской")),
+        "{rows:?}"
+    );
     assert_eq!(
         rows.iter().filter(|r| r.contains("held")).count(),
         2,

@@ -110,7 +110,10 @@ pub async fn numbers_are_unique_and_stay_in_their_workspace<S: Backend>(store: &
         .delete_tracking_number(a.id, billboard.id)
         .await
         .expect("delete");
-    assert_eq!(store.tracking_numbers(a.id).await.expect("list"), vec![pool]);
+    assert_eq!(
+        store.tracking_numbers(a.id).await.expect("list"),
+        vec![pool]
+    );
 }
 
 pub async fn visitors_keep_their_number_and_a_full_pool_misses<S: Backend>(store: &S) {
@@ -132,7 +135,11 @@ pub async fn visitors_keep_their_number_and_a_full_pool_misses<S: Backend>(store
     assert_eq!(again.number, anna.number);
     assert_eq!(again.held_from, at(0));
     assert_eq!(again.last_seen, at(60));
-    assert_eq!(again.expires_at, at(60) + tail(), "the tail runs from the last activity");
+    assert_eq!(
+        again.expires_at,
+        at(60) + tail(),
+        "the tail runs from the last activity"
+    );
     let boris = ask(store, ws.id, "boris", 70).await;
     assert_ne!(held(&boris).number, anna.number);
     assert_eq!(ask(store, ws.id, "vera", 80).await, Reserved::Missed);
@@ -203,16 +210,30 @@ pub async fn lapsed_reservations_free_the_number_and_stay_as_history<S: Backend>
         .expect("add");
     let anna = ask(store, ws.id, "anna", 0).await;
     let lapse = i64::from(DEFAULT_TAIL_S);
-    assert_eq!(ask(store, ws.id, "boris", lapse - 1).await, Reserved::Missed);
+    assert_eq!(
+        ask(store, ws.id, "boris", lapse - 1).await,
+        Reserved::Missed
+    );
     let boris = ask(store, ws.id, "boris", lapse).await;
     assert_eq!(held(&boris).number, held(&anna).number);
     assert_ne!(held(&boris).id, held(&anna).id);
     let margin = Duration::seconds(2);
     let history = |t| store.reservations_around(ws.id, "+74951112201", at(t), margin);
     let early = history(10).await.expect("history");
-    assert_eq!(early.iter().map(|r| r.anonymous_id.as_str()).collect::<Vec<_>>(), ["anna"]);
+    assert_eq!(
+        early
+            .iter()
+            .map(|r| r.anonymous_id.as_str())
+            .collect::<Vec<_>>(),
+        ["anna"]
+    );
     let late = history(lapse + 10).await.expect("history");
-    assert_eq!(late.iter().map(|r| r.anonymous_id.as_str()).collect::<Vec<_>>(), ["boris"]);
+    assert_eq!(
+        late.iter()
+            .map(|r| r.anonymous_id.as_str())
+            .collect::<Vec<_>>(),
+        ["boris"]
+    );
     assert!(store
         .reservations_around(ws.id, "+74951112299", at(10), margin)
         .await

@@ -81,6 +81,27 @@ fn call(row: &PgRow) -> StoreResult<TrackedCall> {
     })
 }
 
+/// Erasure, run before the person's identifiers go: their visits lose the
+/// anonymous id, session and source; reservations and calls stay for the
+/// counts. Binds `(ws, profile)` like the other scrubs.
+pub(crate) fn erase_statements(person: &str) -> [String; 2] {
+    let visits = format!(
+        "(SELECT value FROM profile_identifiers
+          WHERE workspace_id = $1 AND kind = 'anonymous_id' AND profile_id IN {person})"
+    );
+    [
+        format!(
+            "UPDATE call_tracking_reservations
+             SET anonymous_id = '[erased]', session_id = NULL, source = '{{}}'
+             WHERE workspace_id = $1 AND anonymous_id IN {visits}"
+        ),
+        format!(
+            "UPDATE call_tracking_calls SET anonymous_id = NULL, source = '{{}}'
+             WHERE workspace_id = $1 AND anonymous_id IN {visits}"
+        ),
+    ]
+}
+
 pub(crate) async fn add(pool: &PgPool, n: &TrackingNumber) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO call_tracking_numbers (id, workspace_id, number, kind, source, created_at)

@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seamline_core::calltracking::{decide, NumberKind, SourceBinding, DEFAULT_TAIL_S};
+use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::tracking::Attribution;
-use seamline_core::WorkspaceId;
+use seamline_core::{ProfileId, WorkspaceId};
 use uuid::Uuid;
 
 use super::new_workspace;
@@ -20,6 +21,7 @@ pub async fn run_call_tracking_suite<S: Backend>(store: &S) {
     concurrent_visitors_never_share_a_number(store).await;
     lapsed_reservations_free_the_number_and_stay_as_history(store).await;
     calls_are_recorded_once_and_counted_by_source(store).await;
+    erasure_scrubs_the_persons_visits(store).await;
 }
 
 fn at(s: i64) -> DateTime<Utc> {
@@ -291,5 +293,78 @@ pub async fn calls_are_recorded_once_and_counted_by_source<S: Backend>(store: &S
             .await
             .expect("stats"),
         CallTrackingStats::default()
+    );
+}
+
+pub async fn erasure_scrubs_the_persons_visits<S: Backend>(store: &S) {
+    let (ws, _, _) = new_workspace(store).await;
+    for n in ["+74951112201", "+74951112202"] {
+        store
+            .add_tracking_number(&pool_number(ws.id, n))
+            .await
+            .expect("add");
+    }
+    let person = ProfileId(Uuid::now_v7());
+    let mut tx = store.begin_identity(ws.id).await.expect("begin");
+    tx.apply(&[
+        IdentityOp::CreateProfile {
+            id: person,
+            at: at(0),
+        },
+        IdentityOp::Own {
+            identifier: Identifier {
+                kind: IdentifierKind::AnonymousId,
+                value: "visitor-erased".into(),
+            },
+            profile: person,
+            at: at(0),
+            source: "test".into(),
+            event: None,
+        },
+    ])
+    .await
+    .expect("apply");
+    tx.commit().await.expect("commit");
+    let erased = ask(store, ws.id, "visitor-erased", 0).await;
+    let kept = ask(store, ws.id, "visitor-kept", 0).await;
+    let call = TrackedCall {
+        id: Uuid::now_v7(),
+        workspace_id: ws.id,
+        call_id: "100:500:9".into(),
+        number: held(&erased).number.clone(),
+        kind: NumberKind::Pool,
+        reservation_id: Some(held(&erased).id),
+        anonymous_id: Some("visitor-erased".into()),
+        source: from_yandex(),
+        source_label: "yandex / cpc".into(),
+        started_at: at(10),
+    };
+    store.record_tracked_call(&call).await.expect("record");
+    store
+        .erase_profile(ws.id, person, &[], at(20))
+        .await
+        .expect("erase");
+    let history = store
+        .reservations_around(ws.id, &held(&erased).number, at(10), Duration::seconds(2))
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].anonymous_id, "[erased]");
+    assert_eq!(history[0].session_id, None);
+    assert_eq!(history[0].source, Attribution::default());
+    let after = store.record_tracked_call(&call).await.expect("read back");
+    assert_eq!(after.anonymous_id, None);
+    assert_eq!(after.source, Attribution::default());
+    assert_eq!(
+        after.source_label, "yandex / cpc",
+        "the count by source stays"
+    );
+    let other = store
+        .reservations_around(ws.id, &held(&kept).number, at(10), Duration::seconds(2))
+        .await
+        .expect("history");
+    assert_eq!(
+        other[0].anonymous_id, "visitor-kept",
+        "nobody else is touched"
     );
 }

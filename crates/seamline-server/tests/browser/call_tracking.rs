@@ -3,7 +3,8 @@
 //! widget script; a visitor landing from a Yandex ad sees a tracking
 //! number in place of the site's phone, in the marked element, in plain
 //! text and in the `tel:` link; when they call it the settings page counts
-//! the call under their source. Screenshot: `call-tracking-full`.
+//! the call under their source; and an open page keeps its number by
+//! heartbeat past the tail. Screenshot: `call-tracking-full`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -43,6 +44,18 @@ async fn serve_site(page: String) -> String {
     base
 }
 
+/// Waits for the widget to put a tracking number on the page; returns it.
+async fn number_on_page(browser: &Browser) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(number) = browser.attr("html", "data-seamline-number").await {
+            return number;
+        }
+        assert!(Instant::now() < deadline, "no tracking number on the page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_visitor_sees_a_tracking_number_and_their_call_is_counted_under_their_ad() {
     let app = spawn_app().await;
@@ -80,15 +93,7 @@ async fn the_visitor_sees_a_tracking_number_and_their_call_is_counted_under_thei
         ))
         .await
         .expect("open the site");
-    let deadline = Instant::now() + PATIENCE;
-    let number = loop {
-        let shown = browser.attr("html", "data-seamline-number").await;
-        if let Some(number) = shown {
-            break number;
-        }
-        assert!(Instant::now() < deadline, "no tracking number on the page");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let number = number_on_page(&browser).await;
     assert!(
         ["+74951112201", "+74951112202"].contains(&number.as_str()),
         "{number}"
@@ -181,4 +186,53 @@ async fn the_visitor_sees_a_tracking_number_and_their_call_is_counted_under_thei
     );
     browser.screenshot_full("call-tracking").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn an_open_page_keeps_its_number_by_heartbeat_past_the_tail() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .api_post(
+            "/api/v1/call-tracking/numbers",
+            &json!({"number": "+74951112201"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .api_put(
+            "/api/v1/call-tracking/settings",
+            &json!({"tail_s": 5, "site_phone": "+7 495 000-11-22"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let site = serve_site(site(&app)).await;
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser
+        .client
+        .goto(&format!("{site}/?utm_source=vk"))
+        .await
+        .expect("open the site");
+    assert_eq!(number_on_page(&browser).await, "+74951112201");
+    let (_, first) = app.api_get("/api/v1/call-tracking/numbers").await;
+    let holder = first["data"][0]["held_by"].clone();
+    assert_eq!(first["data"][0]["state"], "held", "{first}");
+    // Twice the tail later the page is still open, so the number is still its.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (_, later) = app.api_get("/api/v1/call-tracking/numbers").await;
+    assert_eq!(later["data"][0]["state"], "held", "{later}");
+    assert_eq!(
+        later["data"][0]["held_by"]["anonymous_id"],
+        holder["anonymous_id"]
+    );
+    assert!(
+        later["data"][0]["held_by"]["until"].as_str() > holder["until"].as_str(),
+        "the heartbeat moved the tail on: {holder} then {later}"
+    );
+    // Closed, it lapses after the tail.
+    browser.close().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, closed) = app.api_get("/api/v1/call-tracking/numbers").await;
+    assert_eq!(closed["data"][0]["state"], "free", "{closed}");
 }

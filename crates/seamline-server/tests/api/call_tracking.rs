@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use reqwest::StatusCode;
+use seamline_core::Role;
 use seamline_fakes::pbx::{FakePbx, Script};
 use serde_json::{json, Value};
 
 use super::calls::{connect, conversation_of, play};
-use crate::support::{spawn_app, TestApp};
+use crate::support::{hidden_value, spawn_app, TestApp};
 
 const KEY: &str = "pbx-key-0123456789";
 const SALT: &str = "pbx-salt-9876543210";
@@ -367,4 +368,90 @@ async fn bad_numbers_settings_and_visitors_are_refused_by_field() {
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
     let (_, numbers) = app.api_get("/api/v1/call-tracking/numbers").await;
     assert_eq!(numbers["data"], json!([]));
+}
+
+#[tokio::test]
+async fn admins_manage_numbers_in_the_settings_page_and_analysts_only_read_it() {
+    let app = spawn_app().await;
+    let (admin, _) = app.sign_in_as(Role::Admin).await;
+    let page = |client: &reqwest::Client| {
+        let request = client.get(app.url("/settings/call-tracking"));
+        async move {
+            let answer = request.send().await.expect("page");
+            assert_eq!(answer.status(), StatusCode::OK);
+            answer.text().await.expect("html")
+        }
+    };
+    let html = page(&admin).await;
+    let csrf = hidden_value(&html, "csrf_token").expect("the form carries its token");
+    let add = |number: &'static str, kind: &'static str, label: &'static str| {
+        admin
+            .post(app.url("/settings/call-tracking/numbers"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("number", number),
+                ("kind", kind),
+                ("label", label),
+            ])
+    };
+    let refused = add("call us", "pool", "").send().await.expect("post");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let again = refused.text().await.expect("html");
+    assert!(
+        again.contains("role=\"alert\"") && again.contains("value=\"call us\""),
+        "the error, and what was typed kept"
+    );
+    let added = add("+7 495 111-22-50", "static", "<b>Билборд</b>")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let duplicate = add("84951112250", "pool", "").send().await.expect("post");
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+    assert!(duplicate
+        .text()
+        .await
+        .expect("html")
+        .contains("The workspace has this number already."));
+    let saved = admin
+        .post(app.url("/settings/call-tracking/settings"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("tail_s", "900"),
+            ("selector", ".phone"),
+            ("site_phone", ""),
+            ("default_number", "8 495 111 22 99"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let (_, settings) = app.api_get("/api/v1/call-tracking/settings").await;
+    assert_eq!(settings["tail_s"], 900);
+    assert_eq!(settings["default_number"], "+74951112299");
+    let html = page(&admin).await;
+    assert!(
+        html.contains("&lt;b&gt;Билборд&lt;/b&gt;"),
+        "a source label is text, never markup"
+    );
+
+    let (analyst, analyst_csrf) = app.sign_in_as(Role::Analyst).await;
+    let html = page(&analyst).await;
+    assert!(html.contains("+7 (495) 111-22-50") && html.contains("pool-misses"));
+    assert!(
+        !html.contains("id=\"add-number\""),
+        "no add form for analysts"
+    );
+    let refused = analyst
+        .post(app.url("/settings/call-tracking/numbers"))
+        .form(&[
+            ("csrf_token", analyst_csrf.as_str()),
+            ("number", "+74951112277"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (_, numbers) = app.api_get("/api/v1/call-tracking/numbers").await;
+    assert_eq!(numbers["data"].as_array().map(Vec::len), Some(1));
 }

@@ -452,14 +452,15 @@ pub fn decide(pool: &Pool, visitor: &str, now: DateTime<Utc>, tail: TimeDelta) -
             until: until.max(held.expires_at),
         };
     }
-    let taken = |id: Uuid| {
+    // By number too: a number removed and added again is the same line.
+    let taken = |n: &PoolNumber| {
         pool.active
             .iter()
-            .any(|r| r.number_id == id && r.active(now))
+            .any(|r| (r.number_id == n.id || r.number == n.number) && r.active(now))
     };
     pool.numbers
         .iter()
-        .filter(|n| !taken(n.id))
+        .filter(|n| !taken(n))
         .min_by(|a, b| {
             a.last_expiry
                 .cmp(&b.last_expiry)

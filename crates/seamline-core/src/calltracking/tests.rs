@@ -129,6 +129,19 @@ fn a_lapsed_reservation_frees_its_number() {
 }
 
 #[test]
+fn a_number_added_again_is_still_held_by_its_visitor() {
+    let readded = PoolNumber {
+        id: id(9),
+        ..number(1, None)
+    };
+    let pool = Pool {
+        numbers: vec![readded],
+        active: vec![held(1, "anna", 0, 1800)],
+    };
+    assert_eq!(decide(&pool, "boris", at(10), TAIL), Decision::Miss);
+}
+
+#[test]
 fn a_number_removed_from_the_pool_is_not_extended() {
     let pool = Pool {
         numbers: vec![number(2, None)],

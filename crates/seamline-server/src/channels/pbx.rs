@@ -8,7 +8,8 @@
 //!
 //! A call is written to the conversation once, from `call.ended`, which
 //! summarises it (who answered, durations, IVR choices); the live events
-//! before it are acknowledged and not stored. An inbound call with no talk
+//! before it are acknowledged and not stored, except that an inbound
+//! `call.started` is attributed by call tracking (`crate::calltracking`). An inbound call with no talk
 //! time is missed: the conversation becomes a task ([`super::calls`]). A
 //! recording is its own message with the audio attached, fetched only from
 //! the PBX's own API host.

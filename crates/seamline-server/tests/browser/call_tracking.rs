@@ -232,7 +232,7 @@ async fn an_open_page_keeps_its_number_by_heartbeat_past_the_tail() {
     );
     // Closed, it lapses after the tail.
     browser.close().await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     let (_, closed) = app.api_get("/api/v1/call-tracking/numbers").await;
     assert_eq!(closed["data"][0]["state"], "free", "{closed}");
 }

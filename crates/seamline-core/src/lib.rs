@@ -11,6 +11,7 @@
 //!   domain values; nothing outside holds an unvalidated event.
 //! - Every validation failure names the field and the reason ([`FieldError`]).
 
+pub mod calltracking;
 pub mod cursor;
 pub mod error;
 pub mod identity;

@@ -3,6 +3,8 @@
  *   <script src="https://your-seamline/widget.js" data-key="WRITE_KEY" async></script>
  * Optional: data-user-id and data-user-hash (HMAC-SHA256 of the user id
  * under the workspace's widget secret) for a logged-in customer.
+ * Call tracking: the visitor's tracking number replaces the site's phone
+ * (POST widget/v1/number on each page view, then a heartbeat).
  * Customer and operator text is always inserted as text, never as HTML. */
 (function () {
   "use strict";
@@ -385,4 +387,85 @@
   add(root, menu, panel, launch);
   document.body.appendChild(root);
   buildMenu();
+
+  // Call tracking: the visitor's tracking number in place of the site's
+  // phone (in elements matching the workspace's selector, in the page's
+  // text in any formatting, and in tel: links), asked on each page view
+  // and kept by a heartbeat while the page is in view. Text only: the
+  // number is set as textContent and href, never as HTML.
+  var SOURCE_KEYS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "gclid", "yclid", "fbclid"];
+  var PHONE_TEXT = /\+?\d[\d\s().\-]{8,}\d/g;
+  function session(name, value) {
+    try {
+      if (value === undefined) return sessionStorage.getItem(name);
+      sessionStorage.setItem(name, value);
+    } catch (e) { /* private mode: nothing kept */ }
+    return null;
+  }
+  // Where this visit came from: the landing page's tags, kept for the visit.
+  function visitSource() {
+    var params = new URLSearchParams(location.search), tagged = {}, any = false;
+    SOURCE_KEYS.forEach(function (k) { var v = params.get(k); if (v) { tagged[k] = v; any = true; } });
+    var kept = session("sl_source");
+    if (!any && kept) { try { return JSON.parse(kept); } catch (e) { /* made anew below */ } }
+    tagged.page_url = location.href;
+    var from = document.referrer;
+    if (from && from.indexOf(location.origin + "/") !== 0) tagged.referrer = from;
+    session("sl_source", JSON.stringify(tagged));
+    return tagged;
+  }
+  function visitId() {
+    var id = session("sl_session");
+    if (!id) { id = uuid(); session("sl_session", id); }
+    return id;
+  }
+  function digits(text) { return String(text || "").replace(/\D/g, ""); }
+  // The same phone whatever the formatting or trunk prefix: the last 10 digits.
+  function samePhone(text, phone) {
+    var a = digits(text), b = digits(phone);
+    return a.length >= 10 && b.length >= 10 && a.slice(-10) === b.slice(-10);
+  }
+  var onPage = [];
+  function swapNumber(answer) {
+    var olds = onPage.concat(answer.sitePhone ? [answer.sitePhone] : []).filter(function (p) { return !samePhone(p, answer.number); });
+    var isOld = function (text) { return olds.some(function (p) { return samePhone(text, p); }); };
+    var tel = "tel:" + answer.number;
+    if (answer.selector) {
+      var marked = [];
+      try { marked = document.querySelectorAll(answer.selector); } catch (e) { /* a bad selector changes nothing */ }
+      Array.prototype.forEach.call(marked, function (node) {
+        if (root.contains(node)) return;
+        node.textContent = answer.display;
+        if (node.tagName === "A") node.setAttribute("href", tel);
+      });
+    }
+    Array.prototype.forEach.call(document.querySelectorAll("a[href^='tel:']"), function (a) {
+      if (!root.contains(a) && isOld(a.getAttribute("href"))) a.setAttribute("href", tel);
+    });
+    var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+      acceptNode: function (node) {
+        var parent = node.parentNode;
+        if (!parent || root.contains(node) || /^(SCRIPT|STYLE|NOSCRIPT|TEXTAREA)$/.test(parent.nodeName)) return NodeFilter.FILTER_REJECT;
+        return NodeFilter.FILTER_ACCEPT;
+      }
+    });
+    for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+      var text = node.nodeValue, swapped = text.replace(PHONE_TEXT, function (found) { return isOld(found) ? answer.display : found; });
+      if (swapped !== text) node.nodeValue = swapped;
+    }
+    onPage = [answer.number];
+    document.documentElement.setAttribute("data-seamline-number", answer.number);
+  }
+  var heartbeat = null;
+  function askNumber() {
+    clearTimeout(heartbeat);
+    post("number", { sessionId: visitId(), source: visitSource() }).then(function (answer) {
+      if (!answer.ok) return;
+      var a = answer.body;
+      if (a.number) swapNumber(a);
+      if (a.kind === "pool") heartbeat = setTimeout(function () { if (!document.hidden) askNumber(); }, a.heartbeatS * 1000);
+    }).catch(function () { /* the site's own number stays */ });
+  }
+  document.addEventListener("visibilitychange", function () { if (!document.hidden && onPage.length) askNumber(); });
+  askNumber();
 })();

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod calltracking;
 pub mod channels;
 pub mod demo;
 pub mod error;

@@ -26,6 +26,7 @@
 //!   at once in id order), and a profile's conversation is inserted with
 //!   `ON CONFLICT DO NOTHING`, so racing instances create one.
 
+mod calltracking;
 mod channels;
 mod events;
 mod identity;

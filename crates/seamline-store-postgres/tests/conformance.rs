@@ -63,6 +63,14 @@ async fn postgres_passes_the_channel_conformance_suite() {
     .await;
 }
 
+#[tokio::test]
+async fn postgres_passes_the_call_tracking_conformance_suite() {
+    with_fresh_store(|store| async move {
+        seamline_store::conformance::run_call_tracking_suite(&store).await;
+    })
+    .await;
+}
+
 /// Every column of every table (from `information_schema`), cast to text.
 struct Scan(PgPool);
 

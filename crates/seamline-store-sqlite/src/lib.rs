@@ -9,6 +9,7 @@
 //! - Inbox writes queue on the same writer lock; a conversation read inside
 //!   a `BEGIN IMMEDIATE` transaction is the one its write replaces.
 
+mod calltracking;
 mod channels;
 mod events;
 mod identity;

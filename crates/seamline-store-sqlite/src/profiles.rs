@@ -273,8 +273,11 @@ pub(crate) async fn erase(
         ),
     ];
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-    for statement in scrub
+    // Call tracking reads the person's identifiers, so it goes first.
+    let visits = crate::calltracking::erase_statements(PERSON);
+    for statement in visits
         .iter()
+        .chain(&scrub)
         .chain(&crate::inbox::erase_statements(PERSON))
         .chain(&crate::webhooks::erase_statements(PERSON))
         .chain(&crate::channels::erase_statements(PERSON))

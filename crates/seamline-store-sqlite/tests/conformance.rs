@@ -52,6 +52,13 @@ async fn sqlite_passes_the_channel_conformance_suite() {
     seamline_store::conformance::run_channel_suite(&store).await;
 }
 
+#[tokio::test]
+async fn sqlite_passes_the_call_tracking_conformance_suite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = fresh_store(&dir).await;
+    seamline_store::conformance::run_call_tracking_suite(&store).await;
+}
+
 /// Every column of every table (from `sqlite_master`), cast to text.
 struct Scan(SqlitePool);
 

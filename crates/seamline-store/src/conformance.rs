@@ -17,10 +17,12 @@ use uuid::Uuid;
 
 use crate::*;
 
+mod calltracking;
 mod channels;
 mod inbox;
 mod profiles;
 mod webhooks;
+pub use calltracking::*;
 pub use channels::*;
 pub use inbox::*;
 pub use profiles::*;

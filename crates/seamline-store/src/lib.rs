@@ -20,6 +20,7 @@
 //!   process handles them without reading them back; if it dies first, the
 //!   lease runs out and any worker of that consumer takes the entry.
 
+mod calltracking;
 mod channels;
 mod identity;
 mod inbox;
@@ -35,6 +36,7 @@ use chrono::{DateTime, Utc};
 use seamline_core::{KeyId, MemberId, ProfileId, Role, WorkspaceId};
 use uuid::Uuid;
 
+pub use calltracking::*;
 pub use channels::*;
 pub use identity::*;
 pub use inbox::*;
@@ -246,7 +248,13 @@ pub trait ProfileStore: Send + Sync + 'static {
 }
 
 /// Everything a runtime shape provides: the event store, the profiles,
-/// the inbox, the webhooks and the channels.
-pub trait Backend: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore {}
+/// the inbox, the webhooks, the channels and call tracking.
+pub trait Backend:
+    Store + ProfileStore + InboxStore + WebhookStore + ChannelStore + CallTrackingStore
+{
+}
 
-impl<T: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore> Backend for T {}
+impl<T: Store + ProfileStore + InboxStore + WebhookStore + ChannelStore + CallTrackingStore> Backend
+    for T
+{
+}

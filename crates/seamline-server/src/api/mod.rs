@@ -2,6 +2,7 @@
 //! session with `X-CSRF-Token`. Lists answer `{"data": [...], "next_cursor"}`.
 
 pub(crate) mod attachments;
+mod call_tracking;
 pub(crate) mod channels;
 pub(crate) mod conversations;
 mod events;
@@ -170,4 +171,17 @@ pub fn router() -> Router<AppState> {
             "/api/v1/settings/widget/identity-secret",
             post(widget_settings::rotate_secret),
         )
+        .route(
+            "/api/v1/call-tracking/numbers",
+            get(call_tracking::list).post(call_tracking::add),
+        )
+        .route(
+            "/api/v1/call-tracking/numbers/{id}",
+            delete(call_tracking::remove),
+        )
+        .route(
+            "/api/v1/call-tracking/settings",
+            get(call_tracking::settings).put(call_tracking::put_settings),
+        )
+        .route("/api/v1/call-tracking/stats", get(call_tracking::stats))
 }

@@ -29,6 +29,28 @@ pub struct Period {
     pub to: Option<String>,
 }
 
+impl Period {
+    /// `from` and `to` as given, or the 30 days up to now.
+    pub(crate) fn resolve(&self) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
+        let to = match &self.to {
+            Some(raw) => time(raw, "to")?,
+            None => Utc::now(),
+        };
+        let from = match &self.from {
+            Some(raw) => time(raw, "from")?,
+            None => to - TimeDelta::days(DEFAULT_DAYS),
+        };
+        if from >= to {
+            return Err(ApiError::field(
+                "invalid_period",
+                "from",
+                "from must be before to",
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct CsatReport {
     pub from: DateTime<Utc>,
@@ -82,21 +104,7 @@ pub async fn csat(
 ) -> ApiResult<Json<CsatReport>> {
     principal.require(Permission::ReadData)?;
     let (store, ws) = (state.store.as_ref(), principal.workspace);
-    let to = match &period.to {
-        Some(raw) => time(raw, "to")?,
-        None => Utc::now(),
-    };
-    let from = match &period.from {
-        Some(raw) => time(raw, "from")?,
-        None => to - TimeDelta::days(DEFAULT_DAYS),
-    };
-    if from >= to {
-        return Err(ApiError::field(
-            "invalid_period",
-            "from",
-            "from must be before to",
-        ));
-    }
+    let (from, to) = period.resolve()?;
     let ratings: Vec<Rating> = store
         .ratings(ws, from, to)
         .await?

@@ -1,7 +1,9 @@
 //! Calls from the PBX into the customer's one conversation: the caller's
 //! phone is resolved through identity like any sender, a recording is
 //! fetched into the blob store and attached, and a missed call makes the
-//! conversation a task (open, labelled `missed-call`, priority high).
+//! conversation a task (open, labelled `missed-call`, priority high). A
+//! call to a tracking number joins the visitor who held it and says where
+//! they came from (`calltracking::attribute`).
 //! A callback the site's visitor asked for is dialled through the outbox
 //! ([`dial_back`]).
 
@@ -14,6 +16,7 @@ use uuid::Uuid;
 
 use super::pbx::{Call, Recording};
 use super::{accounts, http_client, Account};
+use crate::calltracking::attribute::{attribute, note};
 use crate::error::ApiError;
 use crate::inbox::attachments::{check, MAX_BYTES};
 use crate::inbox::live::{publish, LiveEvent};
@@ -29,13 +32,21 @@ fn internal(context: &'static str) -> impl Fn(anyhow::Error) -> ApiError {
 /// Writes `call` once (a re-sent event is a no-op and fetches nothing).
 pub async fn record(state: &AppState, account: &Account, call: Call) -> Result<(), ApiError> {
     let store = state.store.as_ref();
-    let message = call.message;
+    let mut message = call.message;
     if let Some(external) = &message.external_id {
         let seen = store
             .message_by_external_id(message.workspace, message.channel, external)
             .await?;
         if seen.is_some() {
             return Ok(());
+        }
+    }
+    if let Some(start) = &call.start {
+        if let Some(tracked) = attribute(state, start).await? {
+            // The call lands in the visitor's conversation, saying how
+            // they found the number.
+            message.customer.anonymous_id = tracked.anonymous_id.clone();
+            message.body.push_str(&note(&tracked));
         }
     }
     let files = match &call.recording {

@@ -113,6 +113,9 @@ pub enum Parsed {
     Consent { message: Inbound, granted: bool },
     /// A phone call (or its recording) for the customer's conversation.
     Call(Box<pbx::Call>),
+    /// An inbound call begins: call tracking ties it to whoever held the
+    /// number called.
+    CallStarted(crate::calltracking::CallStart),
     /// Understood and deliberately not stored (a bot's own echo, an
     /// update kind the inbox does not show).
     Ignored,

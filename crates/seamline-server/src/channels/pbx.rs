@@ -8,7 +8,8 @@
 //!
 //! A call is written to the conversation once, from `call.ended`, which
 //! summarises it (who answered, durations, IVR choices); the live events
-//! before it are acknowledged and not stored. An inbound call with no talk
+//! before it are acknowledged and not stored, except that an inbound
+//! `call.started` is attributed by call tracking (`crate::calltracking`). An inbound call with no talk
 //! time is missed: the conversation becomes a task ([`super::calls`]). A
 //! recording is its own message with the audio attached, fetched only from
 //! the PBX's own API host.
@@ -35,6 +36,7 @@ use sha2::{Digest, Sha256};
 use super::{
     same_secret, Account, Connected, Connector, Forged, Pacing, Parsed, Secrets, SendError,
 };
+use crate::calltracking::CallStart;
 use crate::inbox::{Customer, Inbound};
 
 /// A call to write into the customer's conversation.
@@ -44,6 +46,9 @@ pub struct Call {
     /// Inbound and nobody talked: a callback task.
     pub missed: bool,
     pub recording: Option<Recording>,
+    /// An inbound call's start, for call tracking (a `call.started` that
+    /// never came is made up from the end and the duration).
+    pub start: Option<CallStart>,
 }
 
 /// Where a call's recording can be fetched (a temporary URL on the PBX).
@@ -236,10 +241,21 @@ fn parse_event(account: &Account, event: &Value) -> Result<Parsed, FieldError> {
                 "the customer's number (E.164)",
             )
         })?;
+    let caller = phone.clone();
+    let start = |at: DateTime<Utc>| {
+        inbound.then(|| CallStart {
+            workspace: account.stored.workspace_id,
+            call_id: format!("{}:{call_id}", account.stored.id),
+            caller: caller.clone(),
+            to: event["to"].as_str().unwrap_or_default().to_owned(),
+            at,
+        })
+    };
     let (body, suffix, missed, file) = match kind {
-        "call.started" | "call.ringing" | "call.answered" | "call.ivr_input" => {
-            return Ok(Parsed::Ignored)
+        "call.started" => {
+            return Ok(start(time_of(event)).map_or(Parsed::Ignored, Parsed::CallStarted))
         }
+        "call.ringing" | "call.answered" | "call.ivr_input" => return Ok(Parsed::Ignored),
         "call.ended" => {
             let missed = inbound && number(event, "talk_s") == 0;
             (
@@ -267,7 +283,10 @@ fn parse_event(account: &Account, event: &Value) -> Result<Parsed, FieldError> {
         external_id: Some(format!("{}:{call_id}:{suffix}", account.stored.id)),
         at: time_of(event),
     };
+    let lasted = i64::try_from(number(event, "duration_s").min(86_400)).unwrap_or(0);
+    let began = time_of(event) - chrono::TimeDelta::seconds(lasted);
     Ok(Parsed::Call(Box::new(Call {
+        start: (suffix == "ended").then(|| start(began)).flatten(),
         message,
         missed,
         recording: file,

@@ -85,6 +85,9 @@ pub async fn receive(
                 super::opt_out::record(&state, channel, message, granted).await?;
             }
             Parsed::Call(call) => super::calls::record(&state, &account, *call).await?,
+            Parsed::CallStarted(start) => {
+                crate::calltracking::attribute::attribute(&state, &start).await?;
+            }
             Parsed::Arrived(customer) => arrived(&state, customer).await?,
             Parsed::Answer(text) => answer = text,
             Parsed::Status {

@@ -11,6 +11,7 @@ macro_rules! has_csrf {
     )*};
 }
 
+mod call_tracking;
 mod channels;
 mod conflicts;
 mod events;
@@ -97,6 +98,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/settings/channels",
             get(channels::page).post(channels::create),
+        )
+        .route("/settings/call-tracking", get(call_tracking::page))
+        .route("/settings/call-tracking/numbers", post(call_tracking::add))
+        .route(
+            "/settings/call-tracking/numbers/{id}/delete",
+            post(call_tracking::remove),
+        )
+        .route(
+            "/settings/call-tracking/settings",
+            post(call_tracking::save),
         )
         .route("/settings/channels/{id}/test", post(channels::test))
         .route("/settings/channels/{id}/delete", post(channels::delete))

@@ -161,6 +161,7 @@ async fn render(
                 dt { "Teams" } dd { a href="/settings/teams" { "Members and capacity, routing, channels, hours, greeting, bot, satisfaction survey" } }
                 dt { "Site widget" } dd { a href="/settings/widget" { "Chat, callback and messenger buttons, texts, embed code" } }
                 dt { "Channels" } dd { a href="/settings/channels" { "Telegram bots: tokens, webhook URLs, connection checks" } }
+                dt { "Call tracking" } dd { a href="/settings/call-tracking" { "Tracking numbers for site visitors and ad sources, calls by source" } }
                 dt { "Webhooks" } dd { a href="/settings/webhooks" { "Conversation and message events sent to your systems, delivery log" } }
             }
         }

@@ -158,7 +158,7 @@ fn bar(load: u32, capacity: u32) -> Markup {
 }
 
 /// A horizontal bar chart of counts.
-fn bars<'a>(rows: impl Iterator<Item = (&'a str, u32)>) -> Markup {
+pub(super) fn bars<'a>(rows: impl Iterator<Item = (&'a str, u32)>) -> Markup {
     let rows: Vec<(&str, u32)> = rows.collect();
     let top = rows.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
     html! {

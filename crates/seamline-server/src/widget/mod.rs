@@ -18,6 +18,8 @@ mod socket;
 pub mod tracking;
 mod visitor;
 
+pub(crate) use visitor::SiteVisitor;
+
 use std::time::Duration;
 
 use axum::http::{header, Method};
@@ -41,6 +43,7 @@ fn site_routes() -> Router<AppState> {
         .route("/widget/v1/config", get(config::config))
         .route("/widget/v1/callback", post(callback::request))
         .route("/widget/v1/message", post(form::message))
+        .route("/widget/v1/number", post(crate::calltracking::dni::number))
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)

@@ -107,6 +107,42 @@ fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/call-tracking/numbers",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/call-tracking/numbers",
+            body: Some(json!({"number": "{phone}"})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/call-tracking/numbers/{tracking_number}",
+            body: None,
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/call-tracking/settings",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::PUT,
+            path: "/api/v1/call-tracking/settings",
+            body: Some(json!({"tail_s": 1800})),
+            allowed: managers,
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/call-tracking/stats",
+            body: None,
+            allowed: everyone,
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/profiles",
             body: None,
             allowed: everyone,
@@ -380,6 +416,9 @@ async fn call(
     if path.contains("{channel}") {
         path = path.replace("{channel}", &channel_of(app).await);
     }
+    if path.contains("{tracking_number}") {
+        path = path.replace("{tracking_number}", &tracking_number_of(app).await);
+    }
     let mut request = client.request(route.method.clone(), app.url(&path));
     if let Some(token) = csrf {
         request = request.header("x-csrf-token", token);
@@ -391,7 +430,8 @@ async fn call(
                 "{unique}",
                 &format!("m-{}@example.test", uuid::Uuid::now_v7()),
             )
-            .replace("{token}", &uuid::Uuid::now_v7().simple().to_string());
+            .replace("{token}", &uuid::Uuid::now_v7().simple().to_string())
+            .replace("{phone}", &unique_phone());
         request = request
             .header("content-type", "application/json")
             .body(text);
@@ -426,6 +466,24 @@ async fn channel_of(app: &TestApp) -> String {
         )
         .await;
     account["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A Moscow number no other call of the test has used.
+fn unique_phone() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1_000_000);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("+7495{n:07}")
+}
+
+/// A new pool tracking number, added with the owner's key; its id.
+async fn tracking_number_of(app: &TestApp) -> String {
+    let (_, number) = app
+        .api_post(
+            "/api/v1/call-tracking/numbers",
+            &json!({"number": unique_phone()}),
+        )
+        .await;
+    number["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// A new team, made with the owner's key; its id.

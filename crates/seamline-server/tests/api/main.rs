@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod attachments;
 mod automation;
+mod call_tracking;
 mod calls;
 mod channel_common;
 mod channel_viber;

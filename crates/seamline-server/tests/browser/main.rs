@@ -10,6 +10,7 @@
 mod support;
 
 mod bot;
+mod call_tracking;
 mod calls;
 mod channel_kinds;
 mod channels;

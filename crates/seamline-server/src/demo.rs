@@ -7,12 +7,13 @@ use chrono::{Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use seamline_core::calltracking::{NumberKind, SourceBinding};
 use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
 use seamline_core::inbox::routing::{Presence, TeamRouting};
 use seamline_core::tracking::{self, Envelope};
 use seamline_core::{ConversationMessageId, MemberId, TeamId};
 use seamline_core::{EventId, WorkspaceId};
-use seamline_store::{Backend, NewEvent, NewMessage, Team};
+use seamline_store::{Backend, NewEvent, NewMessage, Team, TrackingNumber};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -61,7 +62,35 @@ pub async fn seed(store: &dyn Backend, visitors: usize) -> anyhow::Result<Option
         store.append_events(chunk).await?;
     }
     conversations(store, made.workspace.id, made.owner.id).await?;
+    tracking_numbers(store, made.workspace.id).await?;
     Ok(Some(made))
+}
+
+/// Call tracking: a pool the site widget hands to visitors, and a static
+/// number printed on a billboard.
+async fn tracking_numbers(store: &dyn Backend, ws: WorkspaceId) -> anyhow::Result<()> {
+    let billboard = SourceBinding {
+        label: Some("Билборд на Тверской".into()),
+        ..SourceBinding::default()
+    };
+    let numbers = [
+        ("+74951112201", NumberKind::Pool, None),
+        ("+74951112202", NumberKind::Pool, None),
+        ("+74951112203", NumberKind::Pool, None),
+        ("+74951112250", NumberKind::Static, Some(billboard)),
+    ];
+    for (number, kind, source) in numbers {
+        let number = TrackingNumber {
+            id: Uuid::now_v7(),
+            workspace_id: ws,
+            number: number.into(),
+            kind,
+            source,
+            created_at: Utc::now(),
+        };
+        store.add_tracking_number(&number).await?;
+    }
+    Ok(())
 }
 
 /// The inbox's seed story: Olga asks on Telegram, gets an answer, and comes

@@ -254,6 +254,7 @@ pub fn visitor_source(value: &Value, field: &str) -> Result<Attribution, FieldEr
         gclid: read("gclid")?,
         yclid: read("yclid")?,
         fbclid: read("fbclid")?,
+        ctwa_clid: read("ctwa_clid")?,
         page_url: text_field(value, "page_url", &prefix, 2000)?,
         referrer: text_field(value, "referrer", &prefix, 2000)?,
         ip: None,

@@ -31,7 +31,7 @@ pub mod views;
 pub mod webhooks;
 pub mod widget;
 
-pub use startup::{Application, ServerConfig};
+pub use startup::{without_nagle, Application, ServerConfig};
 
 use std::sync::Arc;
 

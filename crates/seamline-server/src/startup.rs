@@ -10,6 +10,7 @@ use anyhow::Context;
 use axum::http::{header, HeaderName, HeaderValue, Method, Request};
 use axum::middleware;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use seamline_bus::Bus;
 use seamline_store::Backend;
@@ -153,7 +154,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
+        axum::serve(without_nagle(self.listener), app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
@@ -216,4 +217,17 @@ pub fn router(state: AppState) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Live frames are small writes in quick succession (a message, then its
+/// conversation); with Nagle's algorithm the second waits for the
+/// client's delayed ACK, up to 40 ms. Every accepted socket sends at once.
+pub fn without_nagle(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, impl FnMut(&mut tokio::net::TcpStream) + Send + 'static> {
+    listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    })
 }

@@ -24,6 +24,9 @@ pub struct Attribution {
     pub yclid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fbclid: Option<String>,
+    /// Meta's click id of a Click-to-WhatsApp ad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctwa_clid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +65,7 @@ impl Attribution {
             gclid: query.get("gclid"),
             yclid: query.get("yclid"),
             fbclid: query.get("fbclid"),
+            ctwa_clid: from_campaign_or_query("ctwa_clid", "ctwa_clid"),
             referrer: text(page, "referrer")
                 .or_else(|| text(properties, "referrer"))
                 .or_else(|| {

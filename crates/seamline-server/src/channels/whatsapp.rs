@@ -32,7 +32,7 @@ use super::{
     same_secret, signed_sha256_hex, Account, Connected, Connector, Forged, Pacing, Parsed, Secrets,
     SendError,
 };
-use crate::inbox::{Customer, Inbound};
+use crate::inbox::{AdClick, Customer, Inbound};
 use crate::widget::tracking::find_code;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -299,6 +299,7 @@ fn inbound(
         channel_id: Some(("whatsapp".into(), from.to_owned())),
         tracking_code,
         name: names.get(from).map(|n| (*n).to_owned()),
+        ad: ad_of(&message["referral"]),
         ..Customer::default()
     };
     Ok(Parsed::Message(Inbound {
@@ -309,6 +310,40 @@ fn inbound(
         external_id: Some(id.to_owned()),
         at: time_of(message),
     }))
+}
+
+/// A Click-to-WhatsApp ad's `referral` as the campaign that brought the
+/// chat; the network is read off the ad's link.
+fn ad_of(referral: &Value) -> Option<AdClick> {
+    let text = |key: &str| {
+        referral[key]
+            .as_str()
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let url = text("source_url");
+    let (id, click_id) = (text("source_id"), text("ctwa_clid"));
+    if url.is_none() && id.is_none() && click_id.is_none() {
+        return None;
+    }
+    let on_instagram = url.as_deref().is_some_and(|u| u.contains("instagram.com"));
+    let medium = match referral["source_type"].as_str() {
+        Some("post") => "social",
+        _ => "paid_social",
+    };
+    Some(AdClick {
+        source: if on_instagram {
+            "instagram"
+        } else {
+            "facebook"
+        }
+        .into(),
+        medium: medium.into(),
+        name: text("headline"),
+        content: id,
+        url,
+        click_id,
+    })
 }
 
 fn status(item: &Value) -> Result<Parsed, FieldError> {

@@ -19,6 +19,6 @@ mod writer;
 
 pub use live::LiveHub;
 pub(crate) use receive::identify;
-pub use receive::{receive, receive_with_files, Customer, Inbound, InboxError, Received};
+pub use receive::{receive, receive_with_files, AdClick, Customer, Inbound, InboxError, Received};
 pub use route::{route_conversation, DEFAULT_CAPACITY};
 pub use writer::InboundWriter;

@@ -41,6 +41,26 @@ pub struct Customer {
     /// kept but automation never answers it, so two autoresponders cannot
     /// loop.
     pub automatic: bool,
+    /// The ad the message came from (a Click-to-WhatsApp ad's referral):
+    /// the message's event carries it as its campaign, an attribution touch.
+    pub ad: Option<AdClick>,
+}
+
+/// An ad click that opened a chat, in the tracking API's campaign terms.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdClick {
+    /// `utm_source`: `facebook`, `instagram`.
+    pub source: String,
+    /// `utm_medium`: `paid_social` for an ad, `social` for a boosted post.
+    pub medium: String,
+    /// `utm_campaign`: the ad's headline.
+    pub name: Option<String>,
+    /// `utm_content`: the ad's or post's id.
+    pub content: Option<String>,
+    /// Where the customer clicked.
+    pub url: Option<String>,
+    /// The ad network's click id (`ctwa_clid`).
+    pub click_id: Option<String>,
 }
 
 /// A customer's message arriving on a channel.
@@ -285,6 +305,11 @@ fn event_of(inbound: &Inbound, event: &str) -> Result<NewEvent, FieldError> {
         "context": {"traits": traits, "externalIds": external},
         "timestamp": inbound.at.to_rfc3339(),
     });
+    if let Some(ad) = &c.ad {
+        message["context"]["campaign"] = json!({"source": ad.source, "medium": ad.medium,
+            "name": ad.name, "content": ad.content, "ctwa_clid": ad.click_id});
+        message["context"]["page"] = json!({"url": ad.url});
+    }
     if let Some(anonymous) = &c.anonymous_id {
         message["anonymousId"] = json!(anonymous);
     }

@@ -368,3 +368,51 @@ async fn a_phone_shared_on_telegram_and_writing_on_whatsapp_is_one_customer() {
     assert_eq!(channels, ["telegram", "telegram", "whatsapp"]);
     assert_eq!(conversations(&app).await, 1);
 }
+
+/// A chat opened from a Click-to-WhatsApp ad is a touch of that ad: the
+/// message's event carries the ad as its campaign, with Meta's click id.
+#[tokio::test]
+async fn a_chat_from_a_click_to_whatsapp_ad_is_a_touch_of_that_ad() {
+    let app = spawn_app().await;
+    let fake = fake().await;
+    setup(&app, &fake).await;
+    let mut from_ad = text(&fake, ANNA, "Хочу бизнес-ланч");
+    from_ad["entry"][0]["changes"][0]["value"]["messages"][0]["referral"] = json!({
+        "source_url": "https://fb.me/3cr4Wq", "source_id": "120200000000001",
+        "source_type": "ad", "headline": "Бизнес-ланч за 450 ₽", "body": "Каждый день",
+        "media_type": "image", "ctwa_clid": "ARAkLkA8rmlFeiCk"});
+    fake.deliver(&from_ad).await.expect("delivered");
+    fake.deliver(&text(&fake, ANNA, "А доставка есть?"))
+        .await
+        .expect("delivered");
+
+    let profile = app.lookup("whatsapp", ANNA).await;
+    let pid = profile["id"].as_str().expect("id");
+    let received = |t: &Value| -> Vec<Value> {
+        t["data"].as_array().map_or_else(Vec::new, |events| {
+            events
+                .iter()
+                .filter(|e| e["event"] == "Message Received")
+                .cloned()
+                .collect()
+        })
+    };
+    let timeline = app
+        .eventually(&format!("/api/v1/profiles/{pid}/timeline?limit=50"), |t| {
+            received(t).len() == 2
+        })
+        .await;
+    let touches: Vec<Value> = received(&timeline)
+        .iter()
+        .map(|e| e["enrichment"]["attribution"].clone())
+        .filter(|a| a.get("utm_source").is_some())
+        .collect();
+    assert_eq!(touches.len(), 1, "only the message from the ad: {timeline}");
+    let ad = &touches[0];
+    assert_eq!(ad["utm_source"], "facebook");
+    assert_eq!(ad["utm_medium"], "paid_social");
+    assert_eq!(ad["utm_campaign"], "Бизнес-ланч за 450 ₽");
+    assert_eq!(ad["utm_content"], "120200000000001");
+    assert_eq!(ad["ctwa_clid"], "ARAkLkA8rmlFeiCk");
+    assert_eq!(ad["page_url"], "https://fb.me/3cr4Wq");
+}

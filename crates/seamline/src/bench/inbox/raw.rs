@@ -39,7 +39,7 @@ pub async fn relay(bus: Arc<dyn Bus>) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
     Ok(Running::spawn(addr, |stopped| async move {
-        axum::serve(listener, router)
+        axum::serve(seamline_server::without_nagle(listener), router)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })

@@ -18,13 +18,13 @@ use super::channel_common::{
 };
 use crate::support::{spawn_app, TestApp};
 
-const NUMBER_ID: &str = "106540352242922";
+pub(crate) const NUMBER_ID: &str = "106540352242922";
 const TOKEN: &str = "EAAGfakeWhatsAppAccessToken0123456789";
 const APP_SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const VERIFY: &str = "seamline-verify-4711";
 const ANNA: &str = "79161234567";
 
-async fn fake() -> FakeWhatsApp {
+pub(crate) async fn fake() -> FakeWhatsApp {
     let fake = FakeWhatsApp::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("fake WhatsApp");
@@ -34,7 +34,7 @@ async fn fake() -> FakeWhatsApp {
 
 /// Connects the account and completes Meta's handshake; returns the
 /// webhook URL.
-async fn setup(app: &TestApp, fake: &FakeWhatsApp) -> String {
+pub(crate) async fn setup(app: &TestApp, fake: &FakeWhatsApp) -> String {
     let account = connect(
         app,
         "whatsapp",

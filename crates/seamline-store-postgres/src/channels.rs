@@ -256,6 +256,7 @@ fn columns(
             (OutboundState::Sent, 1, None, None, provider_id.as_deref())
         }
         OutboundStep::Failed { reason } => (OutboundState::Failed, 1, None, Some(reason), None),
+        OutboundStep::Unknown { reason } => (OutboundState::Unknown, 1, None, Some(reason), None),
         OutboundStep::Retry { at, reason } => {
             (OutboundState::Pending, 1, Some(*at), Some(reason), None)
         }

@@ -250,6 +250,7 @@ fn columns(step: &OutboundStep) -> (OutboundState, i64, Option<i64>, Option<&str
             (OutboundState::Sent, 1, None, None, provider_id.as_deref())
         }
         OutboundStep::Failed { reason } => (OutboundState::Failed, 1, None, Some(reason), None),
+        OutboundStep::Unknown { reason } => (OutboundState::Unknown, 1, None, Some(reason), None),
         OutboundStep::Retry { at, reason } => (
             OutboundState::Pending,
             1,

@@ -61,6 +61,9 @@ pub enum OutboundState {
     Sent,
     /// Failed for good; the reason is on the message.
     Failed,
+    /// Not tried again: it may have been sent (the message's status is
+    /// `unknown`, the reason on it).
+    Unknown,
 }
 
 impl OutboundState {
@@ -69,11 +72,12 @@ impl OutboundState {
             Self::Pending => "pending",
             Self::Sent => "sent",
             Self::Failed => "failed",
+            Self::Unknown => "unknown",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Sent, Self::Failed]
+        [Self::Pending, Self::Sent, Self::Failed, Self::Unknown]
             .into_iter()
             .find(|s| s.as_str() == text)
     }
@@ -107,6 +111,10 @@ pub enum OutboundStep {
     Sent { provider_id: Option<String> },
     /// Refused for good: the message becomes `failed` with the reason.
     Failed { reason: String },
+    /// Given up on without knowing whether it went out (a send that timed
+    /// out, where trying again could send it twice): the message becomes
+    /// `unknown` with the reason.
+    Unknown { reason: String },
     /// Failed for now: try again at `at` (counts an attempt).
     Retry { at: DateTime<Utc>, reason: String },
     /// Not tried (a rate limit): due again at `at`, no attempt counted.
@@ -163,8 +171,8 @@ pub trait ChannelStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboundEntry>>;
-    /// Moves the entry on by `step` and releases its lease; `Sent` and
-    /// `Failed` also set the message's delivery status (and reason) in the
+    /// Moves the entry on by `step` and releases its lease; `Sent`,
+    /// `Failed` and `Unknown` also set the message's delivery status (and reason) in the
     /// same transaction, and `Sent` its external id (the provider's, for
     /// later delivery reports) unless another message holds that id.
     async fn finish_outbound(

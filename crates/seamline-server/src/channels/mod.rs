@@ -55,6 +55,9 @@ pub struct ChannelsConfig {
     pub max_backoff: Duration,
     /// Attempts before a message fails for good.
     pub max_attempts: u32,
+    /// How long a call to a provider may take before it counts as timed
+    /// out.
+    pub send_timeout: Duration,
 }
 
 impl Default for ChannelsConfig {
@@ -66,6 +69,7 @@ impl Default for ChannelsConfig {
             base_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(15 * 60),
             max_attempts: 12,
+            send_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -133,6 +137,11 @@ pub enum SendError {
     /// Never going to work (blocked, unknown chat, bad token).
     #[error("{reason}")]
     Permanent { reason: String },
+    /// No answer in time, after the request may have reached the
+    /// provider: a provider without an idempotency key may have sent it,
+    /// so the sender tries once more at most (channels.md §1).
+    #[error("{reason}")]
+    TimedOut { reason: String },
 }
 
 /// What a successful connection check learnt.
@@ -242,11 +251,11 @@ impl Connectors {
     }
 }
 
-/// The client connectors call providers with: bounded waits, no redirects
-/// (a redirect would carry the token elsewhere).
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
+/// The client connectors call providers with: waits bounded by `timeout`,
+/// no redirects (a redirect would carry the token elsewhere).
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
 }

@@ -7,8 +7,11 @@
 //! Per attempt: a transient error (network, 5xx, 429) retries with
 //! exponential backoff and jitter, not before the provider's `retry_after`
 //! (a 429 that throttles the whole account holds its other chats too); a
-//! permanent one fails the message with the provider's reason. Pacing keeps
-//! to the provider's per-account and per-chat rates (in this instance).
+//! permanent one fails the message with the provider's reason. A timeout
+//! (the provider may have sent it, and most have no idempotency key) is
+//! tried once more at once and then given up on as `unknown` rather than
+//! risk a second copy (channels.md §1). Pacing keeps to the provider's
+//! per-account and per-chat rates (in this instance).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -174,11 +177,29 @@ async fn attempt(
     pacer.hold(&account_key, now + delta(pacing.per_account));
     pacer.hold(&chat_key, now + delta(pacing.per_chat));
     tracing::debug!(workspace = %ws, message = %entry.message_id, "sending");
-    match connector.send_entry(store, &account, &to, entry).await {
+    let mut sent = connector.send_entry(store, &account, &to, entry).await;
+    if let Err(SendError::TimedOut { reason }) = &sent {
+        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "a send timed out; trying once more");
+        sent = match connector.send_entry(store, &account, &to, entry).await {
+            // Whatever else the second try says, the first may have gone
+            // out: a third could be a duplicate.
+            Err(SendError::TimedOut { reason } | SendError::Transient { reason, .. }) => {
+                return OutboundStep::Unknown {
+                    reason: format!(
+                        "{reason} after a first try timed out: it may have been sent, so it is not tried again"
+                    ),
+                }
+            }
+            other => other,
+        };
+    }
+    match sent {
         Ok(provider_id) => OutboundStep::Sent {
             provider_id: Some(provider_id),
         },
         Err(SendError::Permanent { reason }) => failed(reason),
+        // Only a first timeout gets here, and it was tried again above.
+        Err(SendError::TimedOut { reason }) => OutboundStep::Unknown { reason },
         Err(SendError::Transient {
             retry_after,
             whole_account,
@@ -303,8 +324,8 @@ fn retry_later(
 /// the screens showing the conversation.
 async fn finish(store: &dyn Backend, bus: &dyn Bus, entry: &OutboundEntry, step: OutboundStep) {
     let ws = entry.workspace_id;
-    if let OutboundStep::Failed { reason } = &step {
-        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "outbound message failed");
+    if let OutboundStep::Failed { reason } | OutboundStep::Unknown { reason } = &step {
+        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "outbound message failed or unknown");
     }
     if let Err(error) = store
         .finish_outbound(ws, entry.message_id, &step, Utc::now())
@@ -316,7 +337,7 @@ async fn finish(store: &dyn Backend, bus: &dyn Bus, entry: &OutboundEntry, step:
     }
     if matches!(
         step,
-        OutboundStep::Sent { .. } | OutboundStep::Failed { .. }
+        OutboundStep::Sent { .. } | OutboundStep::Failed { .. } | OutboundStep::Unknown { .. }
     ) {
         if let Err(error) = push(store, bus, ws, entry.profile_id, entry.message_id).await {
             tracing::warn!(%error, "a delivery status was saved but not pushed live");

@@ -50,7 +50,7 @@ impl Telegram {
             .json(body)
             .send()
             .await
-            .map_err(|e| transient(None, false, network(&e)))?;
+            .map_err(|e| unanswered(&e))?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if answer["ok"].as_bool() == Some(true) {
@@ -60,16 +60,20 @@ impl Telegram {
     }
 }
 
-/// A network failure without the URL (it holds the bot token).
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
+/// A request without an answer, told without the URL (it holds the bot
+/// token). A timeout may come after Telegram sent the message.
+fn unanswered(error: &reqwest::Error) -> SendError {
+    if error.is_timeout() {
+        return SendError::TimedOut {
+            reason: "Telegram: no answer in time".into(),
+        };
+    }
+    let what = if error.is_connect() {
         "could not connect"
     } else {
         "network error"
     };
-    format!("Telegram: {what}")
+    transient(None, false, format!("Telegram: {what}"))
 }
 
 fn transient(retry_after: Option<Duration>, whole_account: bool, reason: String) -> SendError {

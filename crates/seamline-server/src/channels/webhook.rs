@@ -178,9 +178,11 @@ pub(crate) async fn report(
 fn rank(status: DeliveryStatus) -> u8 {
     match status {
         DeliveryStatus::Pending => 1,
-        DeliveryStatus::Sent => 2,
-        DeliveryStatus::Delivered => 3,
-        DeliveryStatus::Read => 4,
-        DeliveryStatus::Failed => 5,
+        // Any report settles a send whose outcome was not known.
+        DeliveryStatus::Unknown => 2,
+        DeliveryStatus::Sent => 3,
+        DeliveryStatus::Delivered => 4,
+        DeliveryStatus::Read => 5,
+        DeliveryStatus::Failed => 6,
     }
 }

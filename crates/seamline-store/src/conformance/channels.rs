@@ -306,6 +306,38 @@ pub async fn outcomes_move_the_entry_and_its_message<S: Backend>(store: &S) {
             Some("Forbidden: bot was blocked by the user".into())
         )
     );
+    // A send that timed out twice: given up on, neither sent nor failed,
+    // and never claimed again.
+    let unsure = reply(store, a.id, Channel::Telegram, "Дошло ли?").await;
+    store
+        .enqueue_outbound(a.id, unsure, at(3))
+        .await
+        .expect("enqueue");
+    let timed_out = OutboundStep::Unknown {
+        reason: "Telegram: timed out twice".into(),
+    };
+    store
+        .finish_outbound(a.id, unsure, &timed_out, at(63))
+        .await
+        .expect("unknown");
+    let entry = store
+        .outbound(a.id, unsure)
+        .await
+        .expect("read")
+        .expect("queued");
+    assert_eq!(entry.state, OutboundState::Unknown);
+    assert_eq!(
+        delivery_of(store, a.id, unsure).await,
+        (
+            Some(DeliveryStatus::Unknown),
+            Some("Telegram: timed out twice".into())
+        )
+    );
+    let claimed = store
+        .claim_outbound(100, at(70), at(100))
+        .await
+        .expect("claim");
+    assert!(!claimed.iter().any(|e| e.message_id == unsure));
     let (b, _, _) = new_workspace(store).await;
     assert!(matches!(
         store.finish_outbound(b.id, sent, &done, at(64)).await,

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use seamline_core::inbox::conversation::Channel;
 use seamline_core::{ChannelAccountId, ConversationMessageId, ProfileId, WorkspaceId};
 
-use crate::StoreResult;
+use crate::{DeliveryStatus, StoreResult};
 
 /// Provider secrets as the server sealed them (nonce and ciphertext,
 /// encoded). Opaque to the store; `Debug` prints nothing of it.
@@ -121,6 +121,14 @@ pub enum OutboundStep {
     Defer { at: DateTime<Utc> },
 }
 
+/// A delivery report kept until its message is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedDelivery {
+    pub status: DeliveryStatus,
+    pub reason: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
 /// Channel accounts and the outbound outbox. Every method but the
 /// webhook's token lookup and the sender's queue takes the workspace.
 #[async_trait]
@@ -187,4 +195,30 @@ pub trait ChannelStore: Send + Sync + 'static {
         workspace: WorkspaceId,
         id: ConversationMessageId,
     ) -> StoreResult<Option<OutboundEntry>>;
+
+    /// Keeps a delivery report for the provider's id `external_id` whose
+    /// message is not known yet (the report came before the send recorded
+    /// the id); the same status for the same id is kept once.
+    async fn park_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        parked: &ParkedDelivery,
+    ) -> StoreResult<()>;
+    /// The reports parked for `external_id`, in the order they came.
+    async fn parked_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Vec<ParkedDelivery>>;
+    /// Forgets the report `status` parked for `external_id` (applied).
+    async fn drop_parked_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        status: DeliveryStatus,
+    ) -> StoreResult<()>;
 }

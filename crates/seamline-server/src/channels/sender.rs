@@ -29,6 +29,7 @@ use seamline_store::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::webhook::apply_parked;
 use super::{accounts, ChannelsConfig, Connector, Connectors, SendError};
 use crate::inbox::live::{publish, LiveEvent};
 use crate::AppState;
@@ -334,6 +335,15 @@ async fn finish(store: &dyn Backend, bus: &dyn Bus, entry: &OutboundEntry, step:
         // The lease runs out and the entry is tried again.
         tracing::warn!(%error, message = %entry.message_id, "outbound outcome not saved");
         return;
+    }
+    if let OutboundStep::Sent {
+        provider_id: Some(provider_id),
+    } = &step
+    {
+        // Reports that came before the provider's answer wait for its id.
+        if let Err(error) = apply_parked(store, ws, entry.channel, provider_id).await {
+            tracing::warn!(%error, message = %entry.message_id, "early delivery reports not applied");
+        }
     }
     if matches!(
         step,

@@ -4,13 +4,16 @@
 //! keeps the 24-hour window, fails on request and logs what it delivered.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use reqwest::StatusCode;
+use seamline_core::inbox::conversation::Channel;
 use seamline_core::Role;
 use seamline_fakes::telegram::FakeTelegram;
 use seamline_fakes::whatsapp::{Failure, FakeWhatsApp, SIGNATURE_HEADER};
 use seamline_server::widget::tracking::code_for;
+use seamline_store::DeliveryStatus;
 use serde_json::{json, Value};
 
 use super::channel_common::{
@@ -367,4 +370,63 @@ async fn a_phone_shared_on_telegram_and_writing_on_whatsapp_is_one_customer() {
         .collect();
     assert_eq!(channels, ["telegram", "telegram", "whatsapp"]);
     assert_eq!(conversations(&app).await, 1);
+}
+
+#[tokio::test]
+async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_order() {
+    let app = quick_app().await;
+    let fake = fake().await;
+    setup(&app, &fake).await;
+    fake.deliver(&text(&fake, ANNA, "Когда доставка?"))
+        .await
+        .expect("delivered");
+    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    // Meta sends the reply at once but answers our request 2 s later.
+    fake.fail_next([Failure::AnswerAfter(Duration::from_secs(2))]);
+    let id = reply(&app, &cid, "Завтра до обеда").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fake.delivered().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wamid = fake.delivered()[0].wamid.clone();
+    // Its statuses arrive first, out of order and one of them twice.
+    for status in ["read", "delivered", "delivered", "sent"] {
+        let report = FakeWhatsApp::status(NUMBER_ID, &wamid, status, ANNA);
+        assert_eq!(fake.deliver(&report).await.expect("status"), 200);
+    }
+    let ws = app.workspace.workspace.id;
+    let parked = app
+        .store
+        .parked_deliveries(ws, Channel::WhatsApp, &wamid)
+        .await
+        .expect("parked");
+    let statuses: Vec<DeliveryStatus> = parked.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Read,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Sent
+        ],
+        "each report kept once until the message is known"
+    );
+    let (_, thread) = thread_of(&app, "whatsapp", ANNA).await;
+    let waiting = thread
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("reply");
+    assert_eq!(waiting["delivery"], "pending", "{waiting}");
+
+    // The answer records the wamid; the parked reports apply, forward only.
+    let shown = settled_delivery(&app, ("whatsapp", ANNA), &id).await;
+    assert_eq!(shown["delivery"], "read", "{shown}");
+    assert_eq!(shown["external_id"], wamid.as_str());
+    let left = app
+        .store
+        .parked_deliveries(ws, Channel::WhatsApp, &wamid)
+        .await
+        .expect("parked");
+    assert!(left.is_empty(), "applied reports are forgotten: {left:?}");
+    assert_eq!(fake.delivered().len(), 1, "sent once");
 }

@@ -36,7 +36,9 @@ use crate::AppState;
 
 /// Entries leased per turn.
 const BATCH: u32 = 16;
-/// Outlives the slowest send (the HTTP client's timeout).
+/// How long a batch is leased; a dead sender's entries wait this long. An
+/// entry is only attempted while its whole attempt fits in what is left
+/// ([`fits_in_lease`]), so no other sender claims it mid-send.
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// How often the sender looks for replies whose enqueue was lost.
 const SWEEP_EVERY: u32 = 20;
@@ -84,7 +86,8 @@ pub async fn run(
         }
         turn = turn.wrapping_add(1);
         let now = Utc::now();
-        let claimed = match store.claim_outbound(BATCH, now, now + LEASE).await {
+        let leased_until = now + lease_for(config.send_timeout);
+        let claimed = match store.claim_outbound(BATCH, now, leased_until).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "outbound messages could not be leased");
@@ -93,6 +96,10 @@ pub async fn run(
         };
         let full = claimed.len() == BATCH as usize;
         for entry in claimed {
+            if !fits_in_lease(Utc::now(), leased_until, config.send_timeout) {
+                // Left leased: tried again once the lease runs out.
+                break;
+            }
             let step = attempt(store.as_ref(), &outbox, &config, &mut pacer, &entry).await;
             finish(store.as_ref(), bus.as_ref(), &entry, step).await;
         }
@@ -104,6 +111,19 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The batch's lease: [`LEASE`], or longer when one attempt (two sends)
+/// would not fit in it.
+fn lease_for(send_timeout: Duration) -> TimeDelta {
+    LEASE.max(delta(send_timeout) * 3)
+}
+
+/// Whether an attempt started `now` ends before `leased_until`: it may
+/// take two sends of up to `send_timeout` each (a timeout is tried once
+/// more).
+fn fits_in_lease(now: DateTime<Utc>, leased_until: DateTime<Utc>, send_timeout: Duration) -> bool {
+    now + delta(send_timeout) * 2 < leased_until
 }
 
 /// Queues a just-written reply if its channel has a connector, and wakes
@@ -380,4 +400,24 @@ pub async fn push(
         publish(bus, LiveEvent::Message(message)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_starts_only_while_two_sends_fit_in_the_lease() {
+        let now = Utc::now();
+        let timeout = Duration::from_secs(20);
+        assert!(fits_in_lease(now, now + LEASE, timeout));
+        assert!(!fits_in_lease(
+            now + TimeDelta::seconds(20),
+            now + LEASE,
+            timeout
+        ));
+        // The lease is long enough for at least one attempt, however slow.
+        let slow = Duration::from_secs(45);
+        assert!(fits_in_lease(now, now + lease_for(slow), slow));
+    }
 }

@@ -260,6 +260,32 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// A request to `provider` that got no answer, told without its URL (the
+/// URL or headers may hold a token). A timeout may come after the provider
+/// acted on the request: unless the request carries an idempotency key
+/// (`idempotent`: VK's `random_id`) it is [`SendError::TimedOut`], tried
+/// once more at most (channels.md §0, §1). Anything else never reached the
+/// provider and is retried.
+pub fn unanswered(provider: &str, error: &reqwest::Error, idempotent: bool) -> SendError {
+    let what = if error.is_timeout() {
+        if !idempotent {
+            return SendError::TimedOut {
+                reason: format!("{provider}: no answer in time"),
+            };
+        }
+        "no answer in time"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "network error"
+    };
+    SendError::Transient {
+        retry_after: None,
+        whole_account: false,
+        reason: format!("{provider}: {what}"),
+    }
+}
+
 /// An `api_base` setting, when given, is an http(s) URL (tests point a
 /// connector at a fake provider with it).
 pub fn check_api_base(settings: &Value) -> Result<(), FieldError> {

@@ -17,8 +17,8 @@ use seamline_core::FieldError;
 use serde_json::{json, Value};
 
 use super::{
-    check_api_base, same_secret, Account, Connected, Connector, Forged, Pacing, Parsed, Secrets,
-    SendError,
+    check_api_base, same_secret, unanswered, Account, Connected, Connector, Forged, Pacing, Parsed,
+    Secrets, SendError,
 };
 use crate::inbox::{Customer, Inbound};
 
@@ -50,7 +50,7 @@ impl Telegram {
             .json(body)
             .send()
             .await
-            .map_err(|e| unanswered(&e))?;
+            .map_err(|e| unanswered("Telegram", &e, false))?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if answer["ok"].as_bool() == Some(true) {
@@ -58,22 +58,6 @@ impl Telegram {
         }
         Err(classify(status, &answer))
     }
-}
-
-/// A request without an answer, told without the URL (it holds the bot
-/// token). A timeout may come after Telegram sent the message.
-fn unanswered(error: &reqwest::Error) -> SendError {
-    if error.is_timeout() {
-        return SendError::TimedOut {
-            reason: "Telegram: no answer in time".into(),
-        };
-    }
-    let what = if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    transient(None, false, format!("Telegram: {what}"))
 }
 
 fn transient(retry_after: Option<Duration>, whole_account: bool, reason: String) -> SendError {

@@ -17,7 +17,8 @@ use seamline_store::DeliveryStatus;
 use serde_json::{json, Value};
 
 use super::channel_common::{
-    bodies, connect, conversations, message_when, quick_app, reply, settled_delivery, thread_of,
+    bodies, connect, conversations, impatient_app, message_when, quick_app, reply,
+    settled_delivery, thread_of,
 };
 use crate::support::{spawn_app, TestApp};
 
@@ -429,4 +430,22 @@ async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_orde
         .expect("parked");
     assert!(left.is_empty(), "applied reports are forgotten: {left:?}");
     assert_eq!(fake.delivered().len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_send_meta_never_answers_in_time_is_tried_once_more_then_unknown() {
+    let app = impatient_app().await;
+    let fake = fake().await;
+    setup(&app, &fake).await;
+    fake.deliver(&text(&fake, ANNA, "Алло?"))
+        .await
+        .expect("delivered");
+    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let slow = Failure::AnswerAfter(Duration::from_secs(1));
+    fake.fail_next([slow.clone(), slow]);
+    let id = reply(&app, &cid, "Мы здесь").await;
+    let unsure = settled_delivery(&app, ("whatsapp", ANNA), &id).await;
+    assert_eq!(unsure["delivery"], "unknown", "{unsure}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.calls().len(), 2, "one retry after a timeout, no more");
 }

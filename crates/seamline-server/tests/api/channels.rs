@@ -18,6 +18,7 @@ use seamline_store::{ConversationQuery, OutboundState, Store};
 use seamline_store_postgres::{PgOptions, PgStore};
 use serde_json::{json, Value};
 
+use super::channel_common::impatient_app;
 use crate::support::{another_instance, spawn_app, spawn_app_configured, spawn_with, TestApp};
 
 const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
@@ -388,21 +389,6 @@ async fn a_blocked_bot_fails_the_reply_with_the_reason() {
         .filter(|c| c.method == "sendMessage")
         .count();
     assert_eq!(sends, 1, "a permanent error is not retried");
-}
-
-/// Gives Telegram 300 ms to answer a send.
-async fn impatient_app() -> TestApp {
-    spawn_app_configured(ServerConfig {
-        channels: ChannelsConfig {
-            poll: Duration::from_millis(50),
-            base_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(400),
-            send_timeout: Duration::from_millis(300),
-            ..ChannelsConfig::default()
-        },
-        ..ServerConfig::default()
-    })
-    .await
 }
 
 fn send_statuses(fake: &FakeTelegram) -> Vec<u16> {

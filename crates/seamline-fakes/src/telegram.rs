@@ -4,7 +4,7 @@
 //! `{"ok": false, "error_code", "description", "parameters"}`).
 //!
 //! Tests script failures (`fail_next`: a 5xx, a 429 with `retry_after`, a
-//! 403 for a blocked bot) and read the log: every call received, and the
+//! 403 for a blocked bot, a slow answer after the message went out) and read the log: every call received, and the
 //! messages actually delivered. Updates go to the webhook set for a bot,
 //! with its `X-Telegram-Bot-Api-Secret-Token`, re-sent on a non-2xx answer
 //! like Telegram does.
@@ -34,6 +34,9 @@ pub enum Failure {
     TooManyRequests { retry_after: u32 },
     /// 403 `Forbidden: bot was blocked by the user`.
     Blocked,
+    /// The message is sent at once but answered only after this long: a
+    /// client that gives up sooner never learns it went out.
+    AnswerAfter(Duration),
 }
 
 /// One call the fake received.
@@ -268,6 +271,8 @@ fn failure(f: &Failure) -> Response {
             Some(json!({"retry_after": retry_after})),
         ),
         Failure::Blocked => error(403, "Forbidden: bot was blocked by the user", None),
+        // Taken off the script before the answer (`take_slow_answer`).
+        Failure::AnswerAfter(_) => error(500, "Internal Server Error", None),
     }
 }
 
@@ -278,17 +283,47 @@ async fn call(
 ) -> Response {
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let token = bot.strip_prefix("bot").unwrap_or_default().to_owned();
-    let response = answer(&fake, &token, &method, &body);
+    let slow = (method == "sendMessage")
+        .then(|| fake.take_slow_answer())
+        .flatten();
+    let response = answer(&fake, &token, &method, &body, slow.is_some());
     fake.lock().calls.push(Call {
         token,
         method,
         body,
         status: response.status().as_u16(),
     });
+    if let Some(wait) = slow {
+        tokio::time::sleep(wait).await;
+    }
     response
 }
 
-fn answer(fake: &FakeTelegram, token: &str, method: &str, body: &Value) -> Response {
+impl FakeTelegram {
+    /// The next scripted failure when it is a slow answer (taken off the
+    /// script: the message itself goes out as usual).
+    fn take_slow_answer(&self) -> Option<Duration> {
+        let mut inner = self.lock();
+        match inner.failures.front() {
+            Some(Failure::AnswerAfter(wait)) => {
+                let wait = *wait;
+                inner.failures.pop_front();
+                Some(wait)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `scripted`: this call's scripted failure was taken already (a slow
+/// answer), so the next one is left for the next call.
+fn answer(
+    fake: &FakeTelegram,
+    token: &str,
+    method: &str,
+    body: &Value,
+    scripted: bool,
+) -> Response {
     let mut inner = fake.lock();
     let Inner {
         bots,
@@ -314,7 +349,8 @@ fn answer(fake: &FakeTelegram, token: &str, method: &str, body: &Value) -> Respo
             "pending_update_count": 0
         })),
         "sendMessage" => {
-            if let Some(f) = failures.pop_front() {
+            let next = if scripted { None } else { failures.pop_front() };
+            if let Some(f) = next {
                 return failure(&f);
             }
             send_message(token, bot, body, delivered)

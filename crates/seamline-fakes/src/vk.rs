@@ -67,6 +67,11 @@ struct Inner {
     groups: HashMap<i64, (String, String)>,
     server: Option<(i64, Server)>,
     failures: VecDeque<Failure>,
+    /// Every `messages.send` answers HTTP 503 until brought back up.
+    down: bool,
+    /// The next `messages.send` is carried out at once but answered only
+    /// after this long (a server killed meanwhile never learns it was sent).
+    hold_next: Option<std::time::Duration>,
     calls: Vec<Call>,
     delivered: Vec<Delivered>,
     attempts: Vec<WebhookAttempt>,
@@ -139,6 +144,18 @@ impl FakeVk {
     /// The next `messages.send` calls answer these, in order.
     pub fn fail_next(&self, failures: impl IntoIterator<Item = Failure>) {
         self.lock().failures.extend(failures);
+    }
+
+    /// Takes `messages.send` down (HTTP 503 to every call, nothing sent)
+    /// or brings it back up.
+    pub fn set_down(&self, down: bool) {
+        self.lock().down = down;
+    }
+
+    /// Carries out the next `messages.send` at once and answers it only
+    /// after `wait`.
+    pub fn hold_next_answer(&self, wait: std::time::Duration) {
+        self.lock().hold_next = Some(wait);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -297,13 +314,19 @@ async fn method(
     params.extend(form);
     let (response, error) = answer(&fake, &name, &params);
     let status = response.status().as_u16();
+    let mut hold = None;
     if name == "messages.send" {
-        fake.lock().calls.push(Call {
+        let mut inner = fake.lock();
+        hold = inner.hold_next.take();
+        inner.calls.push(Call {
             method: name,
             params,
             status,
             error,
         });
+    }
+    if let Some(wait) = hold {
+        tokio::time::sleep(wait).await;
     }
     response
 }
@@ -333,6 +356,7 @@ fn answer(fake: &FakeVk, name: &str, params: &HashMap<String, String>) -> (Respo
             Json(json!({"response": {"code": code}})).into_response(),
             None,
         ),
+        "messages.send" if inner.down => (StatusCode::SERVICE_UNAVAILABLE.into_response(), None),
         "messages.send" => match inner.failures.pop_front() {
             Some(Failure::ServerError) => (StatusCode::INTERNAL_SERVER_ERROR.into_response(), None),
             Some(Failure::TooManyRequests) => {

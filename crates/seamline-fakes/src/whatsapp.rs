@@ -39,6 +39,9 @@ pub enum Failure {
     TooManyRequests { retry_after: u32 },
     /// HTTP 400, code 131026 (not a WhatsApp number / cannot be delivered).
     Undeliverable,
+    /// The message is sent at once but answered only after this long
+    /// (statuses about it can reach the webhook before the answer does).
+    AnswerAfter(std::time::Duration),
 }
 
 /// One call the fake received.
@@ -377,6 +380,8 @@ fn failure(f: &Failure) -> Response {
         Failure::Undeliverable => {
             graph_error(400, 131_026, "(#131026) Message undeliverable", None)
         }
+        // Taken off the script before the answer (`messages`).
+        Failure::AnswerAfter(_) => graph_error(500, 2, "Service temporarily unavailable", None),
     }
 }
 
@@ -418,19 +423,26 @@ async fn messages(
 ) -> Response {
     let body = body.map(|Json(b)| b).unwrap_or(Value::Null);
     let id = fake.wamid();
-    let mut inner = fake.lock();
-    let response = match authorised(&inner, &number, &headers) {
-        Err((status, code, message)) => graph_error(status, code, message, None),
-        Ok(_) => match inner.failures.pop_front() {
-            Some(f) => failure(&f),
-            None => send(&mut inner, &body, id),
-        },
+    let (response, slow) = {
+        let mut inner = fake.lock();
+        let (response, slow) = match authorised(&inner, &number, &headers) {
+            Err((status, code, message)) => (graph_error(status, code, message, None), None),
+            Ok(_) => match inner.failures.pop_front() {
+                Some(Failure::AnswerAfter(wait)) => (send(&mut inner, &body, id), Some(wait)),
+                Some(f) => (failure(&f), None),
+                None => (send(&mut inner, &body, id), None),
+            },
+        };
+        inner.calls.push(Call {
+            path: format!("/{number}/messages"),
+            body,
+            status: response.status().as_u16(),
+        });
+        (response, slow)
     };
-    inner.calls.push(Call {
-        path: format!("/{number}/messages"),
-        body,
-        status: response.status().as_u16(),
-    });
+    if let Some(wait) = slow {
+        tokio::time::sleep(wait).await;
+    }
     response
 }
 

@@ -105,7 +105,8 @@ impl Application {
         .context("subscribing to webhook events")?;
         let outbox = channels::sender::Outbox {
             connectors: channels::Connectors::standard(
-                channels::http_client().context("building the channels' HTTP client")?,
+                channels::http_client(config.channels.send_timeout)
+                    .context("building the channels' HTTP client")?,
             ),
             wake: Arc::default(),
         };

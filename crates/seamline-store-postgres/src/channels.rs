@@ -256,6 +256,7 @@ fn columns(
             (OutboundState::Sent, 1, None, None, provider_id.as_deref())
         }
         OutboundStep::Failed { reason } => (OutboundState::Failed, 1, None, Some(reason), None),
+        OutboundStep::Unknown { reason } => (OutboundState::Unknown, 1, None, Some(reason), None),
         OutboundStep::Retry { at, reason } => {
             (OutboundState::Pending, 1, Some(*at), Some(reason), None)
         }
@@ -341,6 +342,77 @@ pub(crate) async fn outbound(
     .transpose()
 }
 
+pub(crate) async fn park(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+    parked: &ParkedDelivery,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO parked_deliveries (workspace_id, channel, external_id, status, reason, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(codec::name(&parked.status)?)
+    .bind(parked.reason.as_deref())
+    .bind(parked.received_at)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn parked(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+) -> StoreResult<Vec<ParkedDelivery>> {
+    let rows = sqlx::query(
+        "SELECT status, reason, received_at FROM parked_deliveries
+         WHERE workspace_id = $1 AND channel = $2 AND external_id = $3
+         ORDER BY received_at, status",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(ParkedDelivery {
+                status: codec::from_name(&get::<String>(row, "status")?, "status")?,
+                reason: get(row, "reason")?,
+                received_at: get(row, "received_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn unpark(
+    pool: &PgPool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+    status: DeliveryStatus,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM parked_deliveries WHERE workspace_id = $1 AND channel = $2 AND external_id = $3 AND status = $4",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(codec::name(&status)?)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl ChannelStore for crate::PgStore {
     async fn create_channel_account(&self, account: &ChannelAccount) -> StoreResult<()> {
@@ -420,5 +492,34 @@ impl ChannelStore for crate::PgStore {
         id: ConversationMessageId,
     ) -> StoreResult<Option<OutboundEntry>> {
         outbound(&self.pool, workspace, id).await
+    }
+
+    async fn park_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        parked: &ParkedDelivery,
+    ) -> StoreResult<()> {
+        park(&self.pool, workspace, channel, external_id, parked).await
+    }
+
+    async fn parked_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Vec<ParkedDelivery>> {
+        parked(&self.pool, workspace, channel, external_id).await
+    }
+
+    async fn drop_parked_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        status: DeliveryStatus,
+    ) -> StoreResult<()> {
+        unpark(&self.pool, workspace, channel, external_id, status).await
     }
 }

@@ -250,6 +250,7 @@ fn columns(step: &OutboundStep) -> (OutboundState, i64, Option<i64>, Option<&str
             (OutboundState::Sent, 1, None, None, provider_id.as_deref())
         }
         OutboundStep::Failed { reason } => (OutboundState::Failed, 1, None, Some(reason), None),
+        OutboundStep::Unknown { reason } => (OutboundState::Unknown, 1, None, Some(reason), None),
         OutboundStep::Retry { at, reason } => (
             OutboundState::Pending,
             1,
@@ -339,6 +340,77 @@ pub(crate) async fn outbound(
     .transpose()
 }
 
+pub(crate) async fn park(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+    parked: &ParkedDelivery,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO parked_deliveries (workspace_id, channel, external_id, status, reason, received_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(codec::name(&parked.status)?)
+    .bind(parked.reason.as_deref())
+    .bind(millis(parked.received_at))
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn parked(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+) -> StoreResult<Vec<ParkedDelivery>> {
+    let rows = sqlx::query(
+        "SELECT status, reason, received_at FROM parked_deliveries
+         WHERE workspace_id = ? AND channel = ? AND external_id = ?
+         ORDER BY received_at, status",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .fetch_all(pool)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            Ok(ParkedDelivery {
+                status: codec::from_name(&get::<String>(row, "status")?, "status")?,
+                reason: get(row, "reason")?,
+                received_at: time(get(row, "received_at")?)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn unpark(
+    pool: &SqlitePool,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+    status: DeliveryStatus,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM parked_deliveries WHERE workspace_id = ? AND channel = ? AND external_id = ? AND status = ?",
+    )
+    .bind(ws.as_uuid())
+    .bind(channel.as_str())
+    .bind(external_id)
+    .bind(codec::name(&status)?)
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl ChannelStore for crate::SqliteStore {
     async fn create_channel_account(&self, account: &ChannelAccount) -> StoreResult<()> {
@@ -425,5 +497,34 @@ impl ChannelStore for crate::SqliteStore {
         id: ConversationMessageId,
     ) -> StoreResult<Option<OutboundEntry>> {
         outbound(&self.pool, workspace, id).await
+    }
+
+    async fn park_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        parked: &ParkedDelivery,
+    ) -> StoreResult<()> {
+        park(&self.pool, workspace, channel, external_id, parked).await
+    }
+
+    async fn parked_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Vec<ParkedDelivery>> {
+        parked(&self.pool, workspace, channel, external_id).await
+    }
+
+    async fn drop_parked_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        status: DeliveryStatus,
+    ) -> StoreResult<()> {
+        unpark(&self.pool, workspace, channel, external_id, status).await
     }
 }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use seamline_core::inbox::conversation::Channel;
 use seamline_core::{ChannelAccountId, ConversationMessageId, ProfileId, WorkspaceId};
 
-use crate::StoreResult;
+use crate::{DeliveryStatus, StoreResult};
 
 /// Provider secrets as the server sealed them (nonce and ciphertext,
 /// encoded). Opaque to the store; `Debug` prints nothing of it.
@@ -61,6 +61,9 @@ pub enum OutboundState {
     Sent,
     /// Failed for good; the reason is on the message.
     Failed,
+    /// Not tried again: it may have been sent (the message's status is
+    /// `unknown`, the reason on it).
+    Unknown,
 }
 
 impl OutboundState {
@@ -69,11 +72,12 @@ impl OutboundState {
             Self::Pending => "pending",
             Self::Sent => "sent",
             Self::Failed => "failed",
+            Self::Unknown => "unknown",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Sent, Self::Failed]
+        [Self::Pending, Self::Sent, Self::Failed, Self::Unknown]
             .into_iter()
             .find(|s| s.as_str() == text)
     }
@@ -107,10 +111,22 @@ pub enum OutboundStep {
     Sent { provider_id: Option<String> },
     /// Refused for good: the message becomes `failed` with the reason.
     Failed { reason: String },
+    /// Given up on without knowing whether it went out (a send that timed
+    /// out, where trying again could send it twice): the message becomes
+    /// `unknown` with the reason.
+    Unknown { reason: String },
     /// Failed for now: try again at `at` (counts an attempt).
     Retry { at: DateTime<Utc>, reason: String },
     /// Not tried (a rate limit): due again at `at`, no attempt counted.
     Defer { at: DateTime<Utc> },
+}
+
+/// A delivery report kept until its message is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedDelivery {
+    pub status: DeliveryStatus,
+    pub reason: Option<String>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// Channel accounts and the outbound outbox. Every method but the
@@ -163,8 +179,8 @@ pub trait ChannelStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboundEntry>>;
-    /// Moves the entry on by `step` and releases its lease; `Sent` and
-    /// `Failed` also set the message's delivery status (and reason) in the
+    /// Moves the entry on by `step` and releases its lease; `Sent`,
+    /// `Failed` and `Unknown` also set the message's delivery status (and reason) in the
     /// same transaction, and `Sent` its external id (the provider's, for
     /// later delivery reports) unless another message holds that id.
     async fn finish_outbound(
@@ -179,4 +195,30 @@ pub trait ChannelStore: Send + Sync + 'static {
         workspace: WorkspaceId,
         id: ConversationMessageId,
     ) -> StoreResult<Option<OutboundEntry>>;
+
+    /// Keeps a delivery report for the provider's id `external_id` whose
+    /// message is not known yet (the report came before the send recorded
+    /// the id); the same status for the same id is kept once.
+    async fn park_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        parked: &ParkedDelivery,
+    ) -> StoreResult<()>;
+    /// The reports parked for `external_id`, in the order they came.
+    async fn parked_deliveries(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+    ) -> StoreResult<Vec<ParkedDelivery>>;
+    /// Forgets the report `status` parked for `external_id` (applied).
+    async fn drop_parked_delivery(
+        &self,
+        workspace: WorkspaceId,
+        channel: Channel,
+        external_id: &str,
+        status: DeliveryStatus,
+    ) -> StoreResult<()>;
 }

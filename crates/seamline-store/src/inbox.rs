@@ -210,6 +210,10 @@ pub enum DeliveryStatus {
     Delivered,
     Read,
     Failed,
+    /// The send timed out after it may have reached the provider, and a
+    /// provider without an idempotency key could send it twice if tried
+    /// again (Telegram): whether the customer got it is not known.
+    Unknown,
 }
 
 /// A file attached to a message; the bytes are in the blob store.

@@ -89,7 +89,8 @@ async fn fetch(
             "recordings are fetched from the PBX's API host only",
         ));
     }
-    let http = http_client().map_err(|e| internal("an HTTP client")(e.into()))?;
+    let http = http_client(state.config.channels.send_timeout)
+        .map_err(|e| internal("an HTTP client")(e.into()))?;
     let response = http
         .get(&recording.url)
         .send()

@@ -55,6 +55,9 @@ pub struct ChannelsConfig {
     pub max_backoff: Duration,
     /// Attempts before a message fails for good.
     pub max_attempts: u32,
+    /// How long a call to a provider may take before it counts as timed
+    /// out.
+    pub send_timeout: Duration,
 }
 
 impl Default for ChannelsConfig {
@@ -66,6 +69,7 @@ impl Default for ChannelsConfig {
             base_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(15 * 60),
             max_attempts: 12,
+            send_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -136,6 +140,11 @@ pub enum SendError {
     /// Never going to work (blocked, unknown chat, bad token).
     #[error("{reason}")]
     Permanent { reason: String },
+    /// No answer in time, after the request may have reached the
+    /// provider: a provider without an idempotency key may have sent it,
+    /// so the sender tries once more at most (channels.md §1).
+    #[error("{reason}")]
+    TimedOut { reason: String },
 }
 
 /// What a successful connection check learnt.
@@ -245,13 +254,39 @@ impl Connectors {
     }
 }
 
-/// The client connectors call providers with: bounded waits, no redirects
-/// (a redirect would carry the token elsewhere).
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
+/// The client connectors call providers with: waits bounded by `timeout`,
+/// no redirects (a redirect would carry the token elsewhere).
+pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
+}
+
+/// A request to `provider` that got no answer, told without its URL (the
+/// URL or headers may hold a token). A timeout may come after the provider
+/// acted on the request: unless the request carries an idempotency key
+/// (`idempotent`: VK's `random_id`) it is [`SendError::TimedOut`], tried
+/// once more at most (channels.md §0, §1). Anything else never reached the
+/// provider and is retried.
+pub fn unanswered(provider: &str, error: &reqwest::Error, idempotent: bool) -> SendError {
+    let what = if error.is_timeout() {
+        if !idempotent {
+            return SendError::TimedOut {
+                reason: format!("{provider}: no answer in time"),
+            };
+        }
+        "no answer in time"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "network error"
+    };
+    SendError::Transient {
+        retry_after: None,
+        whole_account: false,
+        reason: format!("{provider}: {what}"),
+    }
 }
 
 /// An `api_base` setting, when given, is an http(s) URL (tests point a

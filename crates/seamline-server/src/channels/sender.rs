@@ -7,8 +7,11 @@
 //! Per attempt: a transient error (network, 5xx, 429) retries with
 //! exponential backoff and jitter, not before the provider's `retry_after`
 //! (a 429 that throttles the whole account holds its other chats too); a
-//! permanent one fails the message with the provider's reason. Pacing keeps
-//! to the provider's per-account and per-chat rates (in this instance).
+//! permanent one fails the message with the provider's reason. A timeout
+//! (the provider may have sent it, and most have no idempotency key) is
+//! tried once more at once and then given up on as `unknown` rather than
+//! risk a second copy (channels.md §1). Pacing keeps to the provider's
+//! per-account and per-chat rates (in this instance).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,13 +29,16 @@ use seamline_store::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::webhook::apply_parked;
 use super::{accounts, ChannelsConfig, Connector, Connectors, SendError};
 use crate::inbox::live::{publish, LiveEvent};
 use crate::AppState;
 
 /// Entries leased per turn.
 const BATCH: u32 = 16;
-/// Outlives the slowest send (the HTTP client's timeout).
+/// How long a batch is leased; a dead sender's entries wait this long. An
+/// entry is only attempted while its whole attempt fits in what is left
+/// ([`fits_in_lease`]), so no other sender claims it mid-send.
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// How often the sender looks for replies whose enqueue was lost.
 const SWEEP_EVERY: u32 = 20;
@@ -80,7 +86,8 @@ pub async fn run(
         }
         turn = turn.wrapping_add(1);
         let now = Utc::now();
-        let claimed = match store.claim_outbound(BATCH, now, now + LEASE).await {
+        let leased_until = now + lease_for(config.send_timeout);
+        let claimed = match store.claim_outbound(BATCH, now, leased_until).await {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(%error, "outbound messages could not be leased");
@@ -89,6 +96,10 @@ pub async fn run(
         };
         let full = claimed.len() == BATCH as usize;
         for entry in claimed {
+            if !fits_in_lease(Utc::now(), leased_until, config.send_timeout) {
+                // Left leased: tried again once the lease runs out.
+                break;
+            }
             let step = attempt(store.as_ref(), &outbox, &config, &mut pacer, &entry).await;
             finish(store.as_ref(), bus.as_ref(), &entry, step).await;
         }
@@ -100,6 +111,19 @@ pub async fn run(
             }
         }
     }
+}
+
+/// The batch's lease: [`LEASE`], or longer when one attempt (two sends)
+/// would not fit in it.
+fn lease_for(send_timeout: Duration) -> TimeDelta {
+    LEASE.max(delta(send_timeout) * 3)
+}
+
+/// Whether an attempt started `now` ends before `leased_until`: it may
+/// take two sends of up to `send_timeout` each (a timeout is tried once
+/// more).
+fn fits_in_lease(now: DateTime<Utc>, leased_until: DateTime<Utc>, send_timeout: Duration) -> bool {
+    now + delta(send_timeout) * 2 < leased_until
 }
 
 /// Queues a just-written reply if its channel has a connector, and wakes
@@ -174,11 +198,29 @@ async fn attempt(
     pacer.hold(&account_key, now + delta(pacing.per_account));
     pacer.hold(&chat_key, now + delta(pacing.per_chat));
     tracing::debug!(workspace = %ws, message = %entry.message_id, "sending");
-    match connector.send_entry(store, &account, &to, entry).await {
+    let mut sent = connector.send_entry(store, &account, &to, entry).await;
+    if let Err(SendError::TimedOut { reason }) = &sent {
+        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "a send timed out; trying once more");
+        sent = match connector.send_entry(store, &account, &to, entry).await {
+            // Whatever else the second try says, the first may have gone
+            // out: a third could be a duplicate.
+            Err(SendError::TimedOut { reason } | SendError::Transient { reason, .. }) => {
+                return OutboundStep::Unknown {
+                    reason: format!(
+                        "{reason} after a first try timed out: it may have been sent, so it is not tried again"
+                    ),
+                }
+            }
+            other => other,
+        };
+    }
+    match sent {
         Ok(provider_id) => OutboundStep::Sent {
             provider_id: Some(provider_id),
         },
         Err(SendError::Permanent { reason }) => failed(reason),
+        // Only a first timeout gets here, and it was tried again above.
+        Err(SendError::TimedOut { reason }) => OutboundStep::Unknown { reason },
         Err(SendError::Transient {
             retry_after,
             whole_account,
@@ -303,8 +345,8 @@ fn retry_later(
 /// the screens showing the conversation.
 async fn finish(store: &dyn Backend, bus: &dyn Bus, entry: &OutboundEntry, step: OutboundStep) {
     let ws = entry.workspace_id;
-    if let OutboundStep::Failed { reason } = &step {
-        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "outbound message failed");
+    if let OutboundStep::Failed { reason } | OutboundStep::Unknown { reason } = &step {
+        tracing::warn!(workspace = %ws, message = %entry.message_id, %reason, "outbound message failed or unknown");
     }
     if let Err(error) = store
         .finish_outbound(ws, entry.message_id, &step, Utc::now())
@@ -314,9 +356,18 @@ async fn finish(store: &dyn Backend, bus: &dyn Bus, entry: &OutboundEntry, step:
         tracing::warn!(%error, message = %entry.message_id, "outbound outcome not saved");
         return;
     }
+    if let OutboundStep::Sent {
+        provider_id: Some(provider_id),
+    } = &step
+    {
+        // Reports that came before the provider's answer wait for its id.
+        if let Err(error) = apply_parked(store, ws, entry.channel, provider_id).await {
+            tracing::warn!(%error, message = %entry.message_id, "early delivery reports not applied");
+        }
+    }
     if matches!(
         step,
-        OutboundStep::Sent { .. } | OutboundStep::Failed { .. }
+        OutboundStep::Sent { .. } | OutboundStep::Failed { .. } | OutboundStep::Unknown { .. }
     ) {
         if let Err(error) = push(store, bus, ws, entry.profile_id, entry.message_id).await {
             tracing::warn!(%error, "a delivery status was saved but not pushed live");
@@ -349,4 +400,24 @@ pub async fn push(
         publish(bus, LiveEvent::Message(message)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_starts_only_while_two_sends_fit_in_the_lease() {
+        let now = Utc::now();
+        let timeout = Duration::from_secs(20);
+        assert!(fits_in_lease(now, now + LEASE, timeout));
+        assert!(!fits_in_lease(
+            now + TimeDelta::seconds(20),
+            now + LEASE,
+            timeout
+        ));
+        // The lease is long enough for at least one attempt, however slow.
+        let slow = Duration::from_secs(45);
+        assert!(fits_in_lease(now, now + lease_for(slow), slow));
+    }
 }

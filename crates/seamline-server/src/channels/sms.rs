@@ -62,7 +62,7 @@ impl Sms {
             .basic_auth(sid, Some(token))
             .send()
             .await
-            .map_err(|e| transient(None, network(&e)))?;
+            .map_err(|e| super::unanswered("SMS provider", &e, false))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -76,18 +76,6 @@ impl Sms {
         }
         Err(classify(status, retry_after, &body))
     }
-}
-
-/// A network failure without the URL or credentials.
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    format!("SMS provider: {what}")
 }
 
 fn transient(retry_after: Option<Duration>, reason: String) -> SendError {

@@ -17,8 +17,8 @@ use seamline_core::FieldError;
 use serde_json::{json, Value};
 
 use super::{
-    check_api_base, same_secret, Account, Connected, Connector, Forged, Pacing, Parsed, Secrets,
-    SendError,
+    check_api_base, same_secret, unanswered, Account, Connected, Connector, Forged, Pacing, Parsed,
+    Secrets, SendError,
 };
 use crate::inbox::{Customer, Inbound};
 
@@ -50,7 +50,7 @@ impl Telegram {
             .json(body)
             .send()
             .await
-            .map_err(|e| transient(None, false, network(&e)))?;
+            .map_err(|e| unanswered("Telegram", &e, false))?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if answer["ok"].as_bool() == Some(true) {
@@ -58,18 +58,6 @@ impl Telegram {
         }
         Err(classify(status, &answer))
     }
-}
-
-/// A network failure without the URL (it holds the bot token).
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    format!("Telegram: {what}")
 }
 
 fn transient(retry_after: Option<Duration>, whole_account: bool, reason: String) -> SendError {

@@ -62,7 +62,7 @@ impl Viber {
             .json(body)
             .send()
             .await
-            .map_err(|e| transient(None, false, network(&e)))?;
+            .map_err(|e| super::unanswered("Viber", &e, false))?;
         let http = response.status().as_u16();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if http < 300 && answer["status"].as_u64() == Some(0) {
@@ -70,18 +70,6 @@ impl Viber {
         }
         Err(classify(http, &answer))
     }
-}
-
-/// A network failure without the URL or the token.
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    format!("Viber: {what}")
 }
 
 fn transient(retry_after: Option<Duration>, whole_account: bool, reason: String) -> SendError {

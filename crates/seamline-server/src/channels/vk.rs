@@ -58,7 +58,7 @@ impl Vk {
             .form(&form)
             .send()
             .await
-            .map_err(|e| transient(None, false, network(&e)))?;
+            .map_err(|e| super::unanswered("VK", &e, true))?;
         let status = response.status().as_u16();
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if let Some(result) = answer.get("response") {
@@ -66,18 +66,6 @@ impl Vk {
         }
         Err(classify(status, &answer))
     }
-}
-
-/// A network failure without the URL or the token.
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    format!("VK: {what}")
 }
 
 fn transient(retry_after: Option<Duration>, whole_account: bool, reason: String) -> SendError {

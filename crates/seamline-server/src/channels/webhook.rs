@@ -12,9 +12,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use seamline_core::inbox::conversation::Channel;
 use seamline_core::WorkspaceId;
-use seamline_store::{Backend, DeliveryStatus, StoreResult, StoredMessage};
+use seamline_store::{Backend, DeliveryStatus, ParkedDelivery, StoreResult, StoredMessage};
 
 use super::sender::push;
 use super::{accounts, Account, Connector, Parsed};
@@ -97,7 +98,8 @@ pub async fn receive(
             } => {
                 let ws = account.stored.workspace_id;
                 let store = state.store.as_ref();
-                let moved = report(store, ws, channel, &external_id, status, reason).await?;
+                let moved =
+                    report_or_park(store, ws, channel, &external_id, status, reason).await?;
                 if let Some(message) = moved {
                     let (bus, profile) = (state.bus.as_ref(), message.profile_id);
                     if let Err(error) = push(store, bus, ws, profile, message.message.id).await {
@@ -180,12 +182,78 @@ pub(crate) async fn report(
     Ok(Some(message))
 }
 
+/// [`report`], or, when no message has the provider's id yet (the report
+/// beat the answer to our send, channels.md §0), parked until the sender
+/// records the id and calls [`apply_parked`]. Returns the message when its
+/// status moved.
+async fn report_or_park(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+    status: DeliveryStatus,
+    reason: Option<String>,
+) -> StoreResult<Option<StoredMessage>> {
+    let known = store
+        .message_by_external_id(ws, channel, external_id)
+        .await?;
+    if known.is_some() {
+        return report(store, ws, channel, external_id, status, reason).await;
+    }
+    let parked = ParkedDelivery {
+        status,
+        reason,
+        received_at: Utc::now(),
+    };
+    store
+        .park_delivery(ws, channel, external_id, &parked)
+        .await?;
+    // The sender may have recorded the id meanwhile, after it looked for
+    // parked reports: look again, so none is left behind.
+    apply_parked(store, ws, channel, external_id).await
+}
+
+/// Applies the reports parked for `external_id` once a message has that
+/// provider id, in the order they came (statuses only move forward, so
+/// applying one twice changes nothing), and forgets each applied one.
+/// Returns the message when its status moved.
+pub(crate) async fn apply_parked(
+    store: &dyn Backend,
+    ws: WorkspaceId,
+    channel: Channel,
+    external_id: &str,
+) -> StoreResult<Option<StoredMessage>> {
+    let parked = store.parked_deliveries(ws, channel, external_id).await?;
+    if parked.is_empty()
+        || store
+            .message_by_external_id(ws, channel, external_id)
+            .await?
+            .is_none()
+    {
+        return Ok(None);
+    }
+    let mut moved = None;
+    for early in parked {
+        let status = early.status;
+        if let Some(message) = report(store, ws, channel, external_id, status, early.reason).await?
+        {
+            moved = Some(message);
+        }
+        store
+            .drop_parked_delivery(ws, channel, external_id, status)
+            .await?;
+    }
+    Ok(moved)
+}
+
 fn rank(status: DeliveryStatus) -> u8 {
     match status {
         DeliveryStatus::Pending => 1,
-        DeliveryStatus::Sent => 2,
-        DeliveryStatus::Delivered => 3,
-        DeliveryStatus::Read => 4,
-        DeliveryStatus::Failed => 5,
+        // Any report settles a send whose outcome was not known.
+        DeliveryStatus::Unknown => 2,
+        DeliveryStatus::Sent => 3,
+        DeliveryStatus::Delivered => 4,
+        DeliveryStatus::Read => 5,
+        DeliveryStatus::Failed => 6,
     }
 }

@@ -60,7 +60,7 @@ impl WhatsApp {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| transient(None, network(&e)))?;
+            .map_err(|e| super::unanswered("WhatsApp", &e, false))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -80,18 +80,6 @@ impl WhatsApp {
         let number = account.setting("phone_number_id").unwrap_or_default();
         format!("{}/{number}{path}", base.trim_end_matches('/'))
     }
-}
-
-/// A network failure without the URL or the token.
-fn network(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else {
-        "network error"
-    };
-    format!("WhatsApp: {what}")
 }
 
 fn transient(retry_after: Option<Duration>, reason: String) -> SendError {

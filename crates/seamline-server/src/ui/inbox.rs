@@ -501,11 +501,12 @@ fn delivery_badge(stored: &StoredMessage) -> Markup {
         DeliveryStatus::Delivered => ("sent", "delivered"),
         DeliveryStatus::Read => ("sent", "read"),
         DeliveryStatus::Failed => ("failed", "not delivered"),
+        DeliveryStatus::Unknown => ("failed", "may not have been delivered"),
     };
     html! {
         span class={ "delivery " (class) } title=[stored.delivery_reason.as_deref()] {
             (label)
-            @if let Some(reason) = stored.delivery_reason.as_deref().filter(|_| status == DeliveryStatus::Failed) {
+            @if let Some(reason) = stored.delivery_reason.as_deref().filter(|_| matches!(status, DeliveryStatus::Failed | DeliveryStatus::Unknown)) {
                 ": " (reason)
             }
         }

@@ -17,11 +17,11 @@ use crate::support::{spawn_app, spawn_app_configured, TestApp};
 
 const KEY: &str = "pbx-key-0123456789";
 const SALT: &str = "pbx-salt-9876543210";
-const OUR_LINE: &str = "74951112233";
+pub(crate) const OUR_LINE: &str = "74951112233";
 const CUSTOMER: &str = "+79161234567";
 const BOT: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
 
-async fn fake() -> FakePbx {
+pub(crate) async fn fake() -> FakePbx {
     FakePbx::start(SocketAddr::from(([127, 0, 0, 1], 0)), KEY, SALT)
         .await
         .expect("fake PBX")

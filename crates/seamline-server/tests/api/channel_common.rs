@@ -26,6 +26,21 @@ pub async fn quick_app() -> TestApp {
     .await
 }
 
+/// Gives providers 300 ms to answer a send (tests of the timeout rule).
+pub async fn impatient_app() -> TestApp {
+    spawn_app_configured(ServerConfig {
+        channels: ChannelsConfig {
+            poll: Duration::from_millis(50),
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(400),
+            send_timeout: Duration::from_millis(300),
+            ..ChannelsConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+    .await
+}
+
 /// Creates an account of `kind` and presses "test"; returns its view.
 pub async fn connect(app: &TestApp, kind: &str, settings: Value, secrets: Value) -> Value {
     let (status, created) = app

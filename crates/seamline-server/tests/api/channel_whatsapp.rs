@@ -4,27 +4,31 @@
 //! keeps the 24-hour window, fails on request and logs what it delivered.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use reqwest::StatusCode;
+use seamline_core::inbox::conversation::Channel;
 use seamline_core::Role;
 use seamline_fakes::telegram::FakeTelegram;
 use seamline_fakes::whatsapp::{Failure, FakeWhatsApp, SIGNATURE_HEADER};
 use seamline_server::widget::tracking::code_for;
+use seamline_store::DeliveryStatus;
 use serde_json::{json, Value};
 
 use super::channel_common::{
-    bodies, connect, conversations, message_when, quick_app, reply, settled_delivery, thread_of,
+    bodies, connect, conversations, impatient_app, message_when, quick_app, reply,
+    settled_delivery, thread_of,
 };
 use crate::support::{spawn_app, TestApp};
 
-const NUMBER_ID: &str = "106540352242922";
+pub(crate) const NUMBER_ID: &str = "106540352242922";
 const TOKEN: &str = "EAAGfakeWhatsAppAccessToken0123456789";
 const APP_SECRET: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const VERIFY: &str = "seamline-verify-4711";
 const ANNA: &str = "79161234567";
 
-async fn fake() -> FakeWhatsApp {
+pub(crate) async fn fake() -> FakeWhatsApp {
     let fake = FakeWhatsApp::start(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("fake WhatsApp");
@@ -34,7 +38,7 @@ async fn fake() -> FakeWhatsApp {
 
 /// Connects the account and completes Meta's handshake; returns the
 /// webhook URL.
-async fn setup(app: &TestApp, fake: &FakeWhatsApp) -> String {
+pub(crate) async fn setup(app: &TestApp, fake: &FakeWhatsApp) -> String {
     let account = connect(
         app,
         "whatsapp",
@@ -415,4 +419,81 @@ async fn a_chat_from_a_click_to_whatsapp_ad_is_a_touch_of_that_ad() {
     assert_eq!(ad["utm_content"], "120200000000001");
     assert_eq!(ad["ctwa_clid"], "ARAkLkA8rmlFeiCk");
     assert_eq!(ad["page_url"], "https://fb.me/3cr4Wq");
+}
+
+#[tokio::test]
+async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_order() {
+    let app = quick_app().await;
+    let fake = fake().await;
+    setup(&app, &fake).await;
+    fake.deliver(&text(&fake, ANNA, "Когда доставка?"))
+        .await
+        .expect("delivered");
+    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    // Meta sends the reply at once but answers our request 2 s later.
+    fake.fail_next([Failure::AnswerAfter(Duration::from_secs(2))]);
+    let id = reply(&app, &cid, "Завтра до обеда").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fake.delivered().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wamid = fake.delivered()[0].wamid.clone();
+    // Its statuses arrive first, out of order and one of them twice.
+    for status in ["read", "delivered", "delivered", "sent"] {
+        let report = FakeWhatsApp::status(NUMBER_ID, &wamid, status, ANNA);
+        assert_eq!(fake.deliver(&report).await.expect("status"), 200);
+    }
+    let ws = app.workspace.workspace.id;
+    let parked = app
+        .store
+        .parked_deliveries(ws, Channel::WhatsApp, &wamid)
+        .await
+        .expect("parked");
+    let statuses: Vec<DeliveryStatus> = parked.iter().map(|p| p.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            DeliveryStatus::Read,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Sent
+        ],
+        "each report kept once until the message is known"
+    );
+    let (_, thread) = thread_of(&app, "whatsapp", ANNA).await;
+    let waiting = thread
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("reply");
+    assert_eq!(waiting["delivery"], "pending", "{waiting}");
+
+    // The answer records the wamid; the parked reports apply, forward only.
+    let shown = settled_delivery(&app, ("whatsapp", ANNA), &id).await;
+    assert_eq!(shown["delivery"], "read", "{shown}");
+    assert_eq!(shown["external_id"], wamid.as_str());
+    let left = app
+        .store
+        .parked_deliveries(ws, Channel::WhatsApp, &wamid)
+        .await
+        .expect("parked");
+    assert!(left.is_empty(), "applied reports are forgotten: {left:?}");
+    assert_eq!(fake.delivered().len(), 1, "sent once");
+}
+
+#[tokio::test]
+async fn a_send_meta_never_answers_in_time_is_tried_once_more_then_unknown() {
+    let app = impatient_app().await;
+    let fake = fake().await;
+    setup(&app, &fake).await;
+    fake.deliver(&text(&fake, ANNA, "Алло?"))
+        .await
+        .expect("delivered");
+    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let slow = Failure::AnswerAfter(Duration::from_secs(1));
+    fake.fail_next([slow.clone(), slow]);
+    let id = reply(&app, &cid, "Мы здесь").await;
+    let unsure = settled_delivery(&app, ("whatsapp", ANNA), &id).await;
+    assert_eq!(unsure["delivery"], "unknown", "{unsure}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.calls().len(), 2, "one retry after a timeout, no more");
 }

@@ -17,6 +17,7 @@ use seamline_server::ServerConfig;
 use seamline_store::{ConversationQuery, OutboundState};
 use serde_json::{json, Value};
 
+use super::channel_common::impatient_app;
 use crate::support::postgres::FreshDatabase;
 use crate::support::{another_instance, spawn_app, spawn_app_configured, spawn_with, TestApp};
 
@@ -388,6 +389,47 @@ async fn a_blocked_bot_fails_the_reply_with_the_reason() {
         .filter(|c| c.method == "sendMessage")
         .count();
     assert_eq!(sends, 1, "a permanent error is not retried");
+}
+
+fn send_statuses(fake: &FakeTelegram) -> Vec<u16> {
+    fake.calls()
+        .into_iter()
+        .filter(|c| c.method == "sendMessage")
+        .map(|c| c.status)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_timed_out_send_is_tried_once_more_then_marked_unknown() {
+    let app = impatient_app().await;
+    let fake = fake().await;
+    connect(&app, &fake).await;
+    // Telegram sends both tries but answers neither in time.
+    let slow = Failure::AnswerAfter(Duration::from_secs(1));
+    fake.fail_next([slow.clone(), slow]);
+    let id = reply(&app, &fake, 560, "Дошло?").await;
+    let unsure = settled_delivery(&app, "560", &id).await;
+    assert_eq!(unsure["delivery"], "unknown", "{unsure}");
+    let reason = unsure["delivery_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("may have been sent"), "{reason}");
+    // Long enough for any retry the quick backoff would make: none comes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        send_statuses(&fake).len(),
+        2,
+        "one retry after a timeout, no more"
+    );
+    assert_eq!(fake.delivered().len(), 2, "Telegram did send both");
+    let (_, said) = messages_of(&app, "560").await;
+    let mine = said.iter().find(|m| m["id"] == id.as_str()).expect("reply");
+    assert_eq!(mine["delivery"], "unknown", "never tried again");
+
+    // A single timeout: the second try answers, the reply is sent.
+    fake.fail_next([Failure::AnswerAfter(Duration::from_secs(1))]);
+    let id = reply(&app, &fake, 561, "А это?").await;
+    let sent = settled_delivery(&app, "561", &id).await;
+    assert_eq!(sent["delivery"], "sent", "{sent}");
+    assert_eq!(send_statuses(&fake).len(), 4);
 }
 
 #[tokio::test]

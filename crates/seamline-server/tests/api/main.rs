@@ -23,6 +23,7 @@ mod inbox_ui;
 mod live;
 mod ops;
 mod profiles;
+mod seed_001;
 mod sms;
 mod tracking;
 mod webhooks;

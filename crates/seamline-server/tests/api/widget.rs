@@ -9,7 +9,7 @@ use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
 use crate::support::{spawn_app, urlencode, TestApp};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn socket_url(app: &TestApp, query: &str) -> String {
     format!(
@@ -18,7 +18,7 @@ fn socket_url(app: &TestApp, query: &str) -> String {
     )
 }
 
-async fn open(app: &TestApp, visitor: &str) -> Socket {
+pub(crate) async fn open(app: &TestApp, visitor: &str) -> Socket {
     let query = format!(
         "key={}&anonymousId={visitor}",
         urlencode(&app.workspace.write_key)
@@ -29,7 +29,7 @@ async fn open(app: &TestApp, visitor: &str) -> Socket {
         .0
 }
 
-async fn frame(socket: &mut Socket) -> Value {
+pub(crate) async fn frame(socket: &mut Socket) -> Value {
     let next = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
         .await
         .expect("a frame in time")
@@ -55,7 +55,7 @@ async fn answer(socket: &mut Socket) -> Value {
     }
 }
 
-async fn say(socket: &mut Socket, id: &str, body: &str) -> Value {
+pub(crate) async fn say(socket: &mut Socket, id: &str, body: &str) -> Value {
     let sent = json!({"type": "message", "id": id, "body": body}).to_string();
     socket.send(Frame::Text(sent.into())).await.expect("send");
     answer(socket).await

@@ -1,7 +1,8 @@
 //! The [`ChannelStore`] part of the suite: accounts round trip, are found
 //! by their webhook token and stay in their workspace; an outbound message
 //! is queued once (by the API or a sweep); due entries are leased to one
-//! sender at a time; an outcome moves the entry and its message together.
+//! sender at a time; an outcome moves the entry and its message together;
+//! a delivery report that came before its message is parked once.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seamline_core::inbox::conversation::Channel;
@@ -20,6 +21,7 @@ pub async fn run_channel_suite<S: Backend>(store: &S) {
     due_entries_are_leased_to_one_sender(store).await;
     outcomes_move_the_entry_and_its_message(store).await;
     erasure_removes_the_persons_outbox(store).await;
+    early_reports_are_parked_once_per_status(store).await;
 }
 
 fn at(n: i64) -> DateTime<Utc> {
@@ -306,6 +308,38 @@ pub async fn outcomes_move_the_entry_and_its_message<S: Backend>(store: &S) {
             Some("Forbidden: bot was blocked by the user".into())
         )
     );
+    // A send that timed out twice: given up on, neither sent nor failed,
+    // and never claimed again.
+    let unsure = reply(store, a.id, Channel::Telegram, "Дошло ли?").await;
+    store
+        .enqueue_outbound(a.id, unsure, at(3))
+        .await
+        .expect("enqueue");
+    let timed_out = OutboundStep::Unknown {
+        reason: "Telegram: timed out twice".into(),
+    };
+    store
+        .finish_outbound(a.id, unsure, &timed_out, at(63))
+        .await
+        .expect("unknown");
+    let entry = store
+        .outbound(a.id, unsure)
+        .await
+        .expect("read")
+        .expect("queued");
+    assert_eq!(entry.state, OutboundState::Unknown);
+    assert_eq!(
+        delivery_of(store, a.id, unsure).await,
+        (
+            Some(DeliveryStatus::Unknown),
+            Some("Telegram: timed out twice".into())
+        )
+    );
+    let claimed = store
+        .claim_outbound(100, at(70), at(100))
+        .await
+        .expect("claim");
+    assert!(!claimed.iter().any(|e| e.message_id == unsure));
     let (b, _, _) = new_workspace(store).await;
     assert!(matches!(
         store.finish_outbound(b.id, sent, &done, at(64)).await,
@@ -330,4 +364,50 @@ pub async fn erasure_removes_the_persons_outbox<S: Backend>(store: &S) {
         .await
         .expect("erase");
     assert_eq!(store.outbound(a.id, id).await.expect("read"), None);
+}
+
+pub async fn early_reports_are_parked_once_per_status<S: Backend>(store: &S) {
+    let (a, _, _) = new_workspace(store).await;
+    let (b, _, _) = new_workspace(store).await;
+    let wamid = "wamid.HBgLNzkxNjEyMzQ1NjcVAgARGBI";
+    let report = |status, reason: Option<&str>, n| ParkedDelivery {
+        status,
+        reason: reason.map(str::to_owned),
+        received_at: at(n),
+    };
+    let read = report(DeliveryStatus::Read, None, 1);
+    let delivered = report(DeliveryStatus::Delivered, None, 2);
+    for parked in [&read, &delivered, &report(DeliveryStatus::Read, None, 3)] {
+        store
+            .park_delivery(a.id, Channel::WhatsApp, wamid, parked)
+            .await
+            .expect("parked");
+    }
+    assert_eq!(
+        store
+            .parked_deliveries(a.id, Channel::WhatsApp, wamid)
+            .await
+            .expect("read"),
+        [read, delivered.clone()],
+        "a re-sent report is kept once, in the order they came"
+    );
+    for (ws, channel) in [(b.id, Channel::WhatsApp), (a.id, Channel::Viber)] {
+        let other = store
+            .parked_deliveries(ws, channel, wamid)
+            .await
+            .expect("read");
+        assert!(other.is_empty(), "scoped to workspace and channel");
+    }
+    store
+        .drop_parked_delivery(a.id, Channel::WhatsApp, wamid, DeliveryStatus::Read)
+        .await
+        .expect("dropped");
+    assert_eq!(
+        store
+            .parked_deliveries(a.id, Channel::WhatsApp, wamid)
+            .await
+            .expect("read"),
+        [delivered],
+        "only the applied report is forgotten"
+    );
 }

@@ -6,8 +6,8 @@
 //! threading headers; bounces and 550s fail them with the reason.
 //! Without Dovecot the tests skip loudly (and fail under `CI=true`).
 
-mod dovecot;
-mod sink;
+pub(crate) mod dovecot;
+pub(crate) mod sink;
 
 use std::time::Duration;
 
@@ -44,6 +44,18 @@ async fn rig() -> Option<Rig> {
         ..ServerConfig::default()
     })
     .await;
+    let account = connect(&app, &imap, &smtp).await;
+    Some(Rig {
+        app,
+        imap,
+        smtp,
+        account,
+    })
+}
+
+/// Connects an e-mail account at `imap` and `smtp` and presses "test";
+/// returns its id.
+pub(crate) async fn connect(app: &TestApp, imap: &Dovecot, smtp: &Sink) -> String {
     let settings = json!({
         "imap_host": "127.0.0.1", "imap_port": imap.port.to_string(), "imap_tls": "none",
         "imap_user": dovecot::USER,
@@ -66,12 +78,7 @@ async fn rig() -> Option<Rig> {
     assert_eq!(status, StatusCode::OK, "{tested}");
     assert_eq!(tested["status"], "connected", "{tested}: {}", imap.log());
     assert!(!tested.to_string().contains(dovecot::PASSWORD), "{tested}");
-    Some(Rig {
-        app,
-        imap,
-        smtp,
-        account,
-    })
+    account
 }
 
 /// A mail as a customer's client writes it.
@@ -153,7 +160,7 @@ async fn delivered(app: &TestApp, cid: &str, id: &str) -> Value {
 }
 
 /// The value of `name` in a raw mail's header (unfolded).
-fn header(raw: &str, name: &str) -> Option<String> {
+pub(crate) fn header(raw: &str, name: &str) -> Option<String> {
     let head = raw
         .split("\r\n\r\n")
         .next()
@@ -165,7 +172,7 @@ fn header(raw: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.trim().to_owned())
 }
 
-fn bracketless(id: &str) -> String {
+pub(crate) fn bracketless(id: &str) -> String {
     id.trim_matches(['<', '>']).to_owned()
 }
 

@@ -6,6 +6,8 @@
 //!   survives the process being killed (kill -9); `synchronous = FULL`
 //!   (`durable_power_loss`) also survives power loss, at some throughput.
 //! - Writes are serialised by SQLite itself, so `seq` grows in commit order.
+//! - A background task checkpoints the WAL every second, so a commit never
+//!   pays for copying the WAL into the database file (and its fsync).
 //! - Inbox writes queue on the same writer lock; a conversation read inside
 //!   a `BEGIN IMMEDIATE` transaction is the one its write replaces.
 
@@ -49,6 +51,40 @@ pub struct SqliteStore {
     writer: Arc<Mutex<()>>,
     /// Teams, webhook endpoints and settings as recently read.
     memos: Arc<Memos>,
+    /// The WAL's checkpoints, stopped with the last clone of the store.
+    _checkpoints: Arc<Checkpoints>,
+}
+
+/// How large the WAL may grow (in pages) before a commit checkpoints it
+/// itself: far above what a second of writes adds, so only a stalled
+/// background checkpoint leaves the work to a commit.
+const WAL_AUTOCHECKPOINT_PAGES: &str = "20000";
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+struct Checkpoints(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Copies committed WAL frames into the database file without waiting for
+/// readers or writers (`PASSIVE`), on a connection of its own.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        // A failed checkpoint is retried next second; the commit-time
+        // checkpoint is the backstop.
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "WAL checkpoint");
+        }
+    }
 }
 
 /// How to open the database file.
@@ -97,13 +133,15 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .connect_with(connect)
             .await
             .map_err(backend)?;
         Ok(Self {
+            _checkpoints: Arc::new(Checkpoints(tokio::spawn(checkpoints(pool.clone())))),
             pool,
             writer: Arc::new(Mutex::new(())),
             memos: Arc::default(),

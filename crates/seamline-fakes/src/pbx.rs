@@ -213,7 +213,12 @@ impl FakePbx {
 
     /// Posts every event of an inbound call to the set webhook, in order,
     /// stopping at the first the webhook never accepts; returns the call id.
-    pub async fn play_call(&self, from: &str, to: &str, script: &Script) -> Result<String, DeliverError> {
+    pub async fn play_call(
+        &self,
+        from: &str,
+        to: &str,
+        script: &Script,
+    ) -> Result<String, DeliverError> {
         let url = self.lock().webhook.clone().ok_or(DeliverError::NoWebhook)?;
         let events = self.inbound_call(from, to, script);
         for event in &events {

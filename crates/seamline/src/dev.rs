@@ -128,7 +128,9 @@ async fn whatsapp(listen: SocketAddr) -> anyhow::Result<()> {
     println!("    app secret: {WHATSAPP_APP_SECRET}");
     println!("    verify token: {WHATSAPP_VERIFY_TOKEN}");
     println!("    Graph API URL: {base}");
-    println!("  then \"Test connection\", and subscribe the webhook URL it shows (Meta's dashboard):");
+    println!(
+        "  then \"Test connection\", and subscribe the webhook URL it shows (Meta's dashboard):"
+    );
     println!(
         "    curl -X POST {root}/_fake/whatsapp/subscribe -H 'content-type: application/json' \\\n      \
          -d '{{\"url\": \"<webhook URL>\", \"verify_token\": \"{WHATSAPP_VERIFY_TOKEN}\", \"app_secret\": \"{WHATSAPP_APP_SECRET}\"}}'"

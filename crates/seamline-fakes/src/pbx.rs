@@ -5,6 +5,11 @@
 //! takes signed commands: `POST /commands/ping` and `POST
 //! /commands/callback` (originate: the operator's extension first, then
 //! the customer), logged for tests.
+//!
+//! For the demo (`seamline dev fake-providers`) it also takes the place of
+//! the PBX's settings page and of a caller: `POST /_fake/pbx/webhook
+//! {"url"}` is where its events go, and `POST /_fake/pbx/calls {"from",
+//! "to"}` plays an answered inbound call to it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,12 +49,16 @@ struct Inner {
     failing_callbacks: u32,
     /// Statuses answered to `commands/callback`, in order.
     callback_statuses: Vec<u16>,
+    /// Where the demo's played calls go (the PBX's event settings).
+    webhook: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     #[error("the webhook kept failing: last status {0:?}")]
     GaveUp(Option<u16>),
+    #[error("no webhook URL is set (POST /_fake/pbx/webhook {{\"url\": …}})")]
+    NoWebhook,
 }
 
 /// How a scripted inbound call goes.
@@ -118,6 +127,8 @@ impl FakePbx {
         let app = Router::new()
             .route("/commands/{command}", post(command))
             .route("/recordings/{id}", get(recording))
+            .route("/_fake/pbx/webhook", post(set_webhook))
+            .route("/_fake/pbx/calls", post(customer_calls))
             .with_state(fake.clone());
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
@@ -192,6 +203,32 @@ impl FakePbx {
             }
         }
         Err(DeliverError::GaveUp(last))
+    }
+
+    /// Where [`Self::play_call`] posts: the URL pasted into the PBX's
+    /// event settings.
+    pub fn set_webhook(&self, url: &str) {
+        self.lock().webhook = Some(url.to_owned());
+    }
+
+    /// Posts every event of an inbound call to the set webhook, in order,
+    /// stopping at the first the webhook never accepts; returns the call id.
+    pub async fn play_call(
+        &self,
+        from: &str,
+        to: &str,
+        script: &Script,
+    ) -> Result<String, DeliverError> {
+        let url = self.lock().webhook.clone().ok_or(DeliverError::NoWebhook)?;
+        let events = self.inbound_call(from, to, script);
+        for event in &events {
+            self.post(&url, event).await?;
+        }
+        Ok(events
+            .first()
+            .and_then(|e| e["call_id"].as_str())
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// A new call id (`100:500:N`, Mango's shape).
@@ -298,6 +335,47 @@ async fn command(
             Json(json!({"result": 1000})).into_response()
         }
         _ => (StatusCode::NOT_FOUND, Json(json!({"result": 3100}))).into_response(),
+    }
+}
+
+/// The demo's PBX settings page: `{"url": "<webhook URL>"}`.
+async fn set_webhook(State(fake): State<FakePbx>, Json(body): Json<Value>) -> Response {
+    match body["url"].as_str().filter(|u| u.starts_with("http")) {
+        Some(url) => {
+            fake.set_webhook(url);
+            Json(json!({"success": true})).into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "url: the webhook URL from Settings → Channels"})),
+        )
+            .into_response(),
+    }
+}
+
+/// The demo's way to play a caller: `{"from": "79161234567", "to":
+/// "74951234567"}` rings, is answered by `extension` (default 101) and
+/// talks `talk_s` seconds (default 42), then the recording is ready.
+async fn customer_calls(State(fake): State<FakePbx>, Json(body): Json<Value>) -> Response {
+    let (Some(from), Some(to)) = (body["from"].as_str(), body["to"].as_str()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "from, to: the caller's and the called number"})),
+        )
+            .into_response();
+    };
+    let script = Script {
+        answered_by: Some(body["extension"].as_str().unwrap_or("101").to_owned()),
+        talk_s: body["talk_s"].as_u64().unwrap_or(42).max(1),
+        ivr: Vec::new(),
+    };
+    match fake.play_call(from, to, &script).await {
+        Ok(call_id) => Json(json!({"call_id": call_id})).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use seamline_fakes::pbx::FakePbx;
 use seamline_fakes::telegram::FakeTelegram;
 use seamline_fakes::viber::FakeViber;
 use seamline_fakes::vk::FakeVk;
@@ -11,7 +12,7 @@ use seamline_fakes::whatsapp::FakeWhatsApp;
 
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
-    /// Run fake provider servers (Telegram, WhatsApp, Viber, VK) for the demo.
+    /// Run fake provider servers (Telegram, WhatsApp, Viber, VK, a PBX) for the demo.
     FakeProviders(FakeArgs),
 }
 
@@ -32,10 +33,21 @@ pub struct FakeArgs {
     /// Address the fake VK API listens on.
     #[arg(long, default_value = "127.0.0.1:8084")]
     pub vk_listen: SocketAddr,
+    /// Address the fake PBX (telephony) listens on.
+    #[arg(long, default_value = "127.0.0.1:8085")]
+    pub pbx_listen: SocketAddr,
 }
 
 const WHATSAPP_NUMBER: &str = "106540352242922";
 const WHATSAPP_TOKEN: &str = "EAAG-fake-demo-whatsapp-token";
+const WHATSAPP_APP_SECRET: &str = "fake-demo-whatsapp-app-secret";
+const WHATSAPP_VERIFY_TOKEN: &str = "fake-demo-verify-token";
+const PBX_KEY: &str = "fake-demo-pbx-api-key";
+const PBX_SALT: &str = "fake-demo-pbx-api-salt";
+/// The shop's number the played customer calls.
+const PBX_LINE: &str = "74951234567";
+/// The played customer's number on WhatsApp and on the phone.
+const CUSTOMER: &str = "79161234567";
 const VIBER_TOKEN: &str = "445da6az1s345z78-fake-demo-viber";
 const VK_GROUP: i64 = 218_000_001;
 const VK_TOKEN: &str = "vk1.a.fake-demo-community-token";
@@ -73,24 +85,7 @@ async fn fake_providers(args: FakeArgs) -> anyhow::Result<()> {
 
 /// The fake WhatsApp, Viber and VK, with how to connect each.
 async fn messengers(args: &FakeArgs) -> anyhow::Result<()> {
-    let whatsapp = FakeWhatsApp::start(args.whatsapp_listen)
-        .await
-        .context("starting the fake WhatsApp Cloud API")?;
-    whatsapp.add_number(WHATSAPP_NUMBER, WHATSAPP_TOKEN, "15550001234");
-    let base = whatsapp.base_url();
-    let root = root_of(base);
-    println!("Fake WhatsApp Cloud API at {base}");
-    println!(
-        "  Add WhatsApp with phone number id {WHATSAPP_NUMBER}, access token {WHATSAPP_TOKEN},"
-    );
-    println!("    any app secret and verify token, Graph API URL {base}; then subscribe:");
-    println!(
-        "    curl -X POST {root}/_fake/whatsapp/subscribe -H 'content-type: application/json' \\"
-    );
-    println!(
-        "      -d '{{\"url\": \"<webhook URL>\", \"verify_token\": \"…\", \"app_secret\": \"…\"}}'"
-    );
-    println!("  Write as a customer: POST {root}/_fake/whatsapp/messages {{\"phone_number_id\": \"{WHATSAPP_NUMBER}\", \"from\": \"79161234567\", \"text\": \"Привет\"}}");
+    whatsapp(args.whatsapp_listen).await?;
     let viber = FakeViber::start(args.viber_listen)
         .await
         .context("starting the fake Viber Bot API")?;
@@ -114,6 +109,66 @@ async fn messengers(args: &FakeArgs) -> anyhow::Result<()> {
     );
     println!("    \"Test connection\", then confirm: POST {root}/_fake/vk/confirm {{\"group_id\": {VK_GROUP}, \"url\": \"<webhook URL>\", \"secret\": \"…\"}}");
     println!("  Write as a customer: POST {root}/_fake/vk/messages {{\"from\": 1234567, \"text\": \"Привет\"}}");
+    pbx(args.pbx_listen).await
+}
+
+/// The fake WhatsApp Cloud API with one business number. Each value is
+/// printed as `label: value` on its own line, to copy (tests read them).
+async fn whatsapp(listen: SocketAddr) -> anyhow::Result<()> {
+    let whatsapp = FakeWhatsApp::start(listen)
+        .await
+        .context("starting the fake WhatsApp Cloud API")?;
+    whatsapp.add_number(WHATSAPP_NUMBER, WHATSAPP_TOKEN, "15550001234");
+    let base = whatsapp.base_url();
+    let root = root_of(base);
+    println!("Fake WhatsApp Cloud API at {base}");
+    println!("  In Seamline: Settings → Channels → add WhatsApp with");
+    println!("    phone number id: {WHATSAPP_NUMBER}");
+    println!("    access token: {WHATSAPP_TOKEN}");
+    println!("    app secret: {WHATSAPP_APP_SECRET}");
+    println!("    verify token: {WHATSAPP_VERIFY_TOKEN}");
+    println!("    Graph API URL: {base}");
+    println!(
+        "  then \"Test connection\", and subscribe the webhook URL it shows (Meta's dashboard):"
+    );
+    println!(
+        "    curl -X POST {root}/_fake/whatsapp/subscribe -H 'content-type: application/json' \\\n      \
+         -d '{{\"url\": \"<webhook URL>\", \"verify_token\": \"{WHATSAPP_VERIFY_TOKEN}\", \"app_secret\": \"{WHATSAPP_APP_SECRET}\"}}'"
+    );
+    println!("  Write as a customer:");
+    println!(
+        "    curl -X POST {root}/_fake/whatsapp/messages -H 'content-type: application/json' \\\n      \
+         -d '{{\"phone_number_id\": \"{WHATSAPP_NUMBER}\", \"from\": \"{CUSTOMER}\", \"name\": \"Анна\", \"text\": \"Привет\"}}'"
+    );
+    Ok(())
+}
+
+/// The fake PBX, signing its call events with a fixed key and salt.
+async fn pbx(listen: SocketAddr) -> anyhow::Result<()> {
+    let pbx = FakePbx::start(listen, PBX_KEY, PBX_SALT)
+        .await
+        .context("starting the fake PBX")?;
+    let base = pbx.base_url();
+    println!("Fake PBX at {base}");
+    println!("  In Seamline: connect a phone channel (kind \"phone\") with");
+    println!("    API key: {PBX_KEY}");
+    println!("    API salt: {PBX_SALT}");
+    println!("    PBX API URL: {base}");
+    println!("  e.g. over the API with an owner's API key:");
+    println!(
+        "    curl -X POST <Seamline URL>/api/v1/channels -H 'authorization: Bearer <API key>' \\\n      \
+         -H 'content-type: application/json' -d '{{\"kind\": \"phone\", \"name\": \"Office\", \
+         \"settings\": {{\"api_base\": \"{base}\"}}, \"secrets\": {{\"api_key\": \"{PBX_KEY}\", \"api_salt\": \"{PBX_SALT}\"}}}}'"
+    );
+    println!("  then \"Test connection\" (POST …/channels/<id>/test), and paste the webhook URL it shows:");
+    println!(
+        "    curl -X POST {base}/_fake/pbx/webhook -H 'content-type: application/json' -d '{{\"url\": \"<webhook URL>\"}}'"
+    );
+    println!("  Call as a customer (answered, 42 s, with a recording):");
+    println!(
+        "    curl -X POST {base}/_fake/pbx/calls -H 'content-type: application/json' \\\n      \
+         -d '{{\"from\": \"{CUSTOMER}\", \"to\": \"{PBX_LINE}\"}}'"
+    );
     Ok(())
 }
 

@@ -189,11 +189,30 @@ impl Server {
     pub fn start_with(mut command: Command, extra: &[&str], timeout: Duration) -> Self {
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(extra);
+        let mut server = Self::spawn(command);
+        let line = server.wait_for_stdout("Seamline is running at ", timeout);
+        let address = line
+            .split("Seamline is running at ")
+            .nth(1)
+            .expect("the marker is on the line")
+            .trim();
+        assert!(
+            address.starts_with("http://127.0.0.1:") && !address.ends_with(":0"),
+            "unexpected address {address:?}"
+        );
+        server.url = address.to_owned();
+        server
+    }
+
+    /// Starts any long-running `command` (e.g. `dev fake-providers`) with
+    /// its output read as `serve`'s is; `url` stays empty.
+    pub fn spawn(mut command: Command) -> Self {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawning seamline serve");
+        let mut child = command.spawn().expect("spawning seamline");
         let (send, lines) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {
@@ -215,25 +234,13 @@ impl Server {
                 all.push('\n');
             }
         });
-        let mut server = Self {
+        Self {
             child,
             url: String::new(),
             lines,
             stdout: Vec::new(),
             stderr,
-        };
-        let line = server.wait_for_stdout("Seamline is running at ", timeout);
-        let address = line
-            .split("Seamline is running at ")
-            .nth(1)
-            .expect("the marker is on the line")
-            .trim();
-        assert!(
-            address.starts_with("http://127.0.0.1:") && !address.ends_with(":0"),
-            "unexpected address {address:?}"
-        );
-        server.url = address.to_owned();
-        server
+        }
     }
 
     /// Reads stdout until a line contains `needle`; returns that line.

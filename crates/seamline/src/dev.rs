@@ -150,11 +150,11 @@ async fn pbx(listen: SocketAddr) -> anyhow::Result<()> {
         .context("starting the fake PBX")?;
     let base = pbx.base_url();
     println!("Fake PBX at {base}");
-    println!("  In Seamline: connect a phone channel (kind \"phone\") with");
+    println!("  In Seamline: Settings → Channels → add a phone line (virtual PBX) with");
     println!("    API key: {PBX_KEY}");
     println!("    API salt: {PBX_SALT}");
     println!("    PBX API URL: {base}");
-    println!("  e.g. over the API with an owner's API key:");
+    println!("  or over the API with an owner's API key:");
     println!(
         "    curl -X POST <Seamline URL>/api/v1/channels -H 'authorization: Bearer <API key>' \\\n      \
          -H 'content-type: application/json' -d '{{\"kind\": \"phone\", \"name\": \"Office\", \

@@ -1,5 +1,5 @@
 //! `/settings/channels`: the workspace's channel accounts (Telegram,
-//! WhatsApp, Viber, VK): the masked token, the webhook URL to copy, the last connection
+//! WhatsApp, Viber, VK, phone, e-mail): the masked token, the webhook URL to copy, the last connection
 //! check and a button to run it again. Owners and admins add, test and
 //! delete; supervisors look. Everything goes through the REST API's
 //! operations (`api::channels`), which check the role.
@@ -198,7 +198,7 @@ struct Kind {
     fields: &'static [Field],
 }
 
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 6] = [
     Kind {
         kind: "telegram",
         title: "Telegram bot",
@@ -249,6 +249,21 @@ const KINDS: [Kind; 5] = [
             secret("access_token", "Community token", "vk1.a.…"),
             secret("secret", "Callback API secret key", "the secret key set in VK"),
             optional("api_base", "API URL (optional; for a test server)", "https://api.vk.com/method"),
+        ],
+    },
+    Kind {
+        kind: "phone",
+        title: "phone line (virtual PBX)",
+        help: "From the PBX's API settings: its API key and salt (they sign the call events both \
+               ways) and its API URL. After adding, paste the webhook URL into the PBX's event \
+               settings: calls, missed calls and recordings then join the caller's conversation, \
+               and \"call me back\" dials through it.",
+        name_placeholder: "Shop phone",
+        fields: &[
+            secret("api_key", "API key", "vpbx_api_key"),
+            secret("api_salt", "API salt", "signs the PBX's events"),
+            field("api_base", "PBX API URL", "https://app.mango-office.ru/vpbx"),
+            optional("extension", "Callback extension (optional; default 101)", "101"),
         ],
     },
     Kind {

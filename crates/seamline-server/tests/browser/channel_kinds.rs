@@ -1,4 +1,4 @@
-//! The channels settings page adds WhatsApp, Viber and VK accounts in
+//! The channels settings page adds WhatsApp, Viber, VK and phone accounts in
 //! headless Chromium against the fake providers: each form's fields, the
 //! connection check, secrets masked. Screenshot:
 //! `target/screenshots/settings-channel-kinds.png`.
@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::support::browser::{text, Browser};
 use crate::support::{spawn_app, PASSWORD};
+use seamline_fakes::pbx::FakePbx;
 use seamline_fakes::viber::FakeViber;
 use seamline_fakes::vk::FakeVk;
 use seamline_fakes::whatsapp::FakeWhatsApp;
@@ -26,7 +27,7 @@ async fn add(browser: &Browser, form: &str, fields: &[(&str, &str)]) {
 }
 
 #[tokio::test]
-async fn an_owner_adds_whatsapp_viber_and_vk_from_the_settings_page() {
+async fn an_owner_adds_whatsapp_viber_vk_and_a_phone_line_from_the_settings_page() {
     let app = spawn_app().await;
     let whatsapp = FakeWhatsApp::start(any_port()).await.expect("fake");
     whatsapp.add_number(
@@ -38,6 +39,10 @@ async fn an_owner_adds_whatsapp_viber_and_vk_from_the_settings_page() {
     viber.add_bot("445da6az1s345z78-dazcczb2542zv51a", "Seamline Shop");
     let vk = FakeVk::start(any_port()).await.expect("fake");
     vk.add_group(218_000_001, "vk1.a.fakeCommunityToken0123", "a1b2c3d4");
+    let (pbx_key, pbx_salt) = ("pbx-key-0123456", "pbx-salt-6543210");
+    let pbx = FakePbx::start(any_port(), pbx_key, pbx_salt)
+        .await
+        .expect("fake");
     let Some(browser) = Browser::start().await else {
         return;
     };
@@ -95,9 +100,21 @@ async fn an_owner_adds_whatsapp_viber_and_vk_from_the_settings_page() {
     )
     .await;
     browser.wait_for("tr[data-channel]:nth-child(3)").await;
-    assert_eq!(browser.count("tr[data-channel]").await, 3);
+    add(
+        &browser,
+        "add-phone",
+        &[
+            ("name", "Телефон офиса"),
+            ("api_key", pbx_key),
+            ("api_salt", pbx_salt),
+            ("api_base", pbx.base_url()),
+        ],
+    )
+    .await;
+    browser.wait_for("tr[data-channel]:nth-child(4)").await;
+    assert_eq!(browser.count("tr[data-channel]").await, 4);
 
-    for row in 1..=3 {
+    for row in 1..=4 {
         let button = format!("tr[data-channel]:nth-child({row}) form[action$='/test'] button");
         browser.click(&button).await;
         let status = format!("tr[data-channel]:nth-child({row}) .status");
@@ -107,12 +124,21 @@ async fn an_owner_adds_whatsapp_viber_and_vk_from_the_settings_page() {
         );
     }
     let table = text(&browser.find("table.channels").await).await;
-    for hidden in ["EAAGfake", "445da6az", "vk1.a.fake", "s3cr3t", "0f1e2d3c"] {
+    for hidden in [
+        "EAAGfake",
+        "445da6az",
+        "vk1.a.fake",
+        "s3cr3t",
+        "0f1e2d3c",
+        pbx_key,
+        pbx_salt,
+    ] {
         assert!(!table.contains(hidden), "{hidden} is never shown: {table}");
     }
     assert!(table.contains("WhatsApp магазина"), "{table}");
     assert!(table.contains("+15550001234 Seamline fake shop"), "{table}");
     assert!(table.contains("Магазин (fake)"), "{table}");
+    assert!(table.contains("Телефон офиса"), "{table}");
     browser.assert_no_alert().await;
     browser.screenshot("settings-channel-kinds").await;
 }

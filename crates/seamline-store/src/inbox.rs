@@ -471,7 +471,8 @@ pub trait InboxStore: Send + Sync + 'static {
     /// Its conversations keep their operators and lose the team.
     async fn delete_team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<()>;
     async fn team(&self, workspace: WorkspaceId, id: TeamId) -> StoreResult<Option<Team>>;
-    /// By name.
+    /// By name. A change another instance made may show up to
+    /// [`MEMO_TTL`](crate::memo::MEMO_TTL) late.
     async fn list_teams(&self, workspace: WorkspaceId) -> StoreResult<Vec<Team>>;
     /// Idempotent; `NotFound` unless both are of the workspace.
     async fn add_team_member(

@@ -80,6 +80,7 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace(&self, id: WorkspaceId) -> StoreResult<Option<Workspace>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<Workspace>>;
     /// One of a workspace's settings: a JSON document by name (`identity`).
+    /// A change another instance made may show up to [`memo::MEMO_TTL`] late.
     async fn setting(
         &self,
         workspace: WorkspaceId,

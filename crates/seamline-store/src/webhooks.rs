@@ -228,7 +228,8 @@ pub trait WebhookStore: Send + Sync + 'static {
         workspace: WorkspaceId,
         id: WebhookId,
     ) -> StoreResult<Option<WebhookEndpoint>>;
-    /// Oldest first.
+    /// Oldest first. A change another instance made may show up to
+    /// [`MEMO_TTL`](crate::memo::MEMO_TTL) late.
     async fn list_webhooks(&self, workspace: WorkspaceId) -> StoreResult<Vec<WebhookEndpoint>>;
     /// Writes url, secret, events, active, description and `updated_at`;
     /// `NotFound` when it is not the workspace's.

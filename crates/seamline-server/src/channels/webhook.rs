@@ -140,7 +140,7 @@ async fn deliver(state: &AppState, mut message: Inbound) -> Result<(), ApiError>
     check_code(state, &mut message).await?;
     state
         .inbound
-        .receive(state.bus.as_ref(), message)
+        .receive(message)
         .await
         .map(drop)
         .map_err(inbox_error)

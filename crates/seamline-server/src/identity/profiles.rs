@@ -179,7 +179,7 @@ pub async fn merge_by_hand(
         ));
     }
     let (mut survivor, absorbed) = if a.id < b.id { (a, b) } else { (b, a) };
-    let mut tx = store.begin_identity(ws).await?;
+    let mut tx = store.begin_inbound(ws).await?;
     let snapshot = tx.load(&[], &[survivor.id, absorbed.id]).await?;
     refuse_two_strong_identities(&snapshot)?;
     absorb_profile(&mut survivor, &absorbed);
@@ -203,10 +203,9 @@ pub async fn merge_by_hand(
         touch(&survivor),
     ])
     .await?;
-    tx.commit().await?;
-    store
-        .merge_conversations(ws, survivor.id, absorbed.id, record.at)
+    tx.merge_conversations(survivor.id, absorbed.id, record.at)
         .await?;
+    tx.commit().await?;
     Ok(record)
 }
 

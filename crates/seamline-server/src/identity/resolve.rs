@@ -27,26 +27,24 @@ pub fn tracked_of(event: &StoredEvent) -> TrackedEvent {
     }
 }
 
-/// Resolves `events` of one workspace in one serialised transaction, then
-/// merges the conversations of the profiles it merged.
+/// Resolves `events` of one workspace in one serialised transaction, which
+/// also merges the conversations of the profiles it merged: under the
+/// workspace's lock, and never lost to a retry that finds the events
+/// already resolved.
 pub async fn resolve_events(
     store: &dyn Backend,
     policy: &IdentityPolicy,
     workspace: WorkspaceId,
     events: &[&StoredEvent],
 ) -> StoreResult<()> {
-    let mut tx = store.begin_identity(workspace).await?;
-    let mut merged = Vec::new();
+    let mut tx = store.begin_inbound(workspace).await?;
     for event in events {
-        merged.extend(resolve_in(tx.as_mut(), policy, event).await?.merged);
+        let placed = resolve_in(tx.as_mut(), policy, event).await?;
+        for (survivor, absorbed, at) in placed.merged {
+            tx.merge_conversations(survivor, absorbed, at).await?;
+        }
     }
-    tx.commit().await?;
-    for (survivor, absorbed, at) in merged {
-        store
-            .merge_conversations(workspace, survivor, absorbed, at)
-            .await?;
-    }
-    Ok(())
+    tx.commit().await
 }
 
 /// Where one event went and which profiles it merged (survivor, absorbed).

@@ -123,6 +123,14 @@ pub(super) fn prepare(inbound: &Inbound) -> Result<NewEvent, InboxError> {
     Ok(event_of(inbound, "Message Received")?)
 }
 
+/// What a transaction's writes leave for its end: the events to hand to the
+/// bus, and whether a message merged profiles (and so conversations).
+#[derive(Default)]
+struct Pending {
+    events: Vec<i64>,
+    merged: bool,
+}
+
 /// Writes one message in its own transaction.
 pub(super) async fn write_one(
     store: &dyn Backend,
@@ -145,11 +153,19 @@ pub(super) async fn write_all<'a>(
     let policy = policy_of(store, workspace).await?;
     let mut tx = store.begin_inbound(workspace).await?;
     let mut received = Vec::new();
-    let mut queued = Vec::new();
+    let mut pending = Pending::default();
     for (inbound, event, files) in messages {
-        received.push(write(tx.as_mut(), &policy, inbound, event, files, &mut queued).await?);
+        received.push(write(tx.as_mut(), &policy, inbound, event, files, &mut pending).await?);
     }
-    tx.queue_for_bus(&queued).await?;
+    if pending.merged && received.len() > 1 {
+        // A later message may have merged an earlier one's conversation
+        // away: each sender gets the conversation their message is in now.
+        for r in &mut received {
+            let at = r.message.message.message.at;
+            r.message.conversation = tx.conversation_for_profile(r.profile, at).await?.0;
+        }
+    }
+    tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(received)
 }
@@ -183,16 +199,16 @@ pub(super) async fn after_commit(
 }
 
 /// The message's writes, all in `tx`: a provider's retry finds the message
-/// it delivered; else the customer's event is appended (its seq added to
-/// `queued`, for the bus) and resolved, their conversation found or opened,
-/// and the message appended to it.
+/// it delivered; else the customer's event is appended (noted in `pending`)
+/// and resolved, their conversation found or opened, and the message
+/// appended to it.
 async fn write(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
     inbound: &Inbound,
     event: NewEvent,
     attachments: Vec<Attachment>,
-    queued: &mut Vec<i64>,
+    pending: &mut Pending,
 ) -> Result<Received, InboxError> {
     if let Some(external) = &inbound.external_id {
         if let Some(existing) = tx.message_by_external_id(inbound.channel, external).await? {
@@ -211,7 +227,7 @@ async fn write(
             });
         }
     }
-    let profile = identify_in(tx, policy, event, queued).await?;
+    let profile = identify_in(tx, policy, event, pending).await?;
     let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
     let message = Message::new(
         ConversationMessageId(Uuid::now_v7()),
@@ -249,26 +265,27 @@ pub(crate) async fn identify(
     let event = event_of(inbound, event)?;
     let policy = policy_of(store, inbound.workspace).await?;
     let mut tx = store.begin_inbound(inbound.workspace).await?;
-    let mut queued = Vec::new();
-    let profile = identify_in(tx.as_mut(), &policy, event, &mut queued).await?;
-    tx.queue_for_bus(&queued).await?;
+    let mut pending = Pending::default();
+    let profile = identify_in(tx.as_mut(), &policy, event, &mut pending).await?;
+    tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(profile)
 }
 
-/// Appends `event` (its seq to `queued`) and resolves it in `tx`. A chat
+/// Appends `event` (noted in `pending`) and resolves it in `tx`. A chat
 /// that reveals who the visitor is brings their earlier conversations along.
 async fn identify_in(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
     event: NewEvent,
-    queued: &mut Vec<i64>,
+    pending: &mut Pending,
 ) -> Result<ProfileId, InboxError> {
     let mut placed = Placed::default();
     if let Some(stored) = tx.append_event(event).await? {
-        queued.push(stored.seq);
+        pending.events.push(stored.seq);
         placed = resolve_new_in(tx, policy, &stored).await?;
     }
+    pending.merged |= !placed.merged.is_empty();
     for (survivor, absorbed, at) in placed.merged {
         tx.merge_conversations(survivor, absorbed, at).await?;
     }

@@ -3,8 +3,9 @@
 //! writes it in one [`InboundTx`](seamline_store::InboundTx) per workspace:
 //! one turn of SQLite's writer, one WAL flush and one identity lock on
 //! PostgreSQL, for many messages. Each sender is answered only after the
-//! commit holding its message; routing and publishing then happen in the
-//! sender's own task, outside the writer.
+//! commit holding its message; routing and publishing then run outside the
+//! writer, in a task of their own so that a sender who hangs up (a provider
+//! timing out, a closed socket) cannot cut them short.
 //!
 //! A batch that fails (a message naming nobody, a store error) is rolled
 //! back whole and its messages are written again one by one, so one bad
@@ -34,6 +35,7 @@ struct Job {
 #[derive(Clone)]
 pub struct InboundWriter {
     store: Arc<dyn Backend>,
+    bus: Arc<dyn Bus>,
     jobs: mpsc::Sender<Job>,
 }
 
@@ -41,17 +43,17 @@ impl InboundWriter {
     /// Starts `writers` writer tasks (1 suits SQLite, which has one writer;
     /// PostgreSQL gains from several, for several workspaces). They stop
     /// when every handle is dropped.
-    pub fn start(store: Arc<dyn Backend>, writers: usize) -> Self {
+    pub fn start(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usize) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>(4096);
         let queue = Arc::new(Mutex::new(queue));
         for _ in 0..writers.max(1) {
             tokio::spawn(run(store.clone(), queue.clone()));
         }
-        Self { store, jobs }
+        Self { store, bus, jobs }
     }
 
     /// [`receive`](super::receive) through group commit.
-    pub async fn receive(&self, bus: &dyn Bus, inbound: Inbound) -> Result<Received, InboxError> {
+    pub async fn receive(&self, inbound: Inbound) -> Result<Received, InboxError> {
         let event = prepare(&inbound)?;
         let (done, result) = oneshot::channel();
         let job = Job {
@@ -64,7 +66,10 @@ impl InboundWriter {
             return Err(stopped());
         }
         let received = result.await.map_err(|_| stopped())??;
-        after_commit(self.store.as_ref(), bus, &inbound, received).await
+        let (store, bus) = (self.store.clone(), self.bus.clone());
+        let after =
+            async move { after_commit(store.as_ref(), bus.as_ref(), &inbound, received).await };
+        tokio::spawn(after).await.map_err(|_| stopped())?
     }
 }
 
@@ -75,7 +80,13 @@ fn stopped() -> InboxError {
 async fn run(store: Arc<dyn Backend>, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
     while let Some(jobs) = gather(&queue).await {
         for (workspace, batch) in by_workspace(jobs) {
-            commit(store.as_ref(), workspace, batch).await;
+            // A task of its own: a panic fails this batch's senders (their
+            // answer channel drops), not the writer.
+            let store = store.clone();
+            let batch = tokio::spawn(async move { commit(store.as_ref(), workspace, batch).await });
+            if let Err(error) = batch.await {
+                tracing::error!(%error, "an inbound batch failed");
+            }
         }
     }
 }

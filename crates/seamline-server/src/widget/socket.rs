@@ -284,7 +284,7 @@ async fn on_message(
         )),
         at: Utc::now(),
     };
-    match state.inbound.receive(state.bus.as_ref(), inbound).await {
+    match state.inbound.receive(inbound).await {
         Ok(received) => {
             let view = VisitorMessage::of(&received.message.message);
             Answer {

@@ -358,7 +358,7 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
     assert_eq!(status, reqwest::StatusCode::OK);
     let events_before = store.count_events(ws).await.expect("count");
 
-    let writer = InboundWriter::start(app.store.clone(), 1);
+    let writer = InboundWriter::start(app.store.clone(), app.bus.clone(), 1);
     let mut inbound: Vec<Inbound> = (0..30)
         .map(|n| {
             let customer = telegram(&format!("group-{n}"), None);
@@ -399,8 +399,7 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
         "Сообщение 0",
         "tg-g0",
     ));
-    let results =
-        futures::future::join_all(inbound.into_iter().map(|m| writer.receive(bus, m))).await;
+    let results = futures::future::join_all(inbound.into_iter().map(|m| writer.receive(m))).await;
 
     assert!(
         matches!(&results[10], Err(InboxError::Invalid(e)) if e.field == "customer"),
@@ -456,16 +455,13 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
     let together = (0..10).map(|n| {
         let body = format!("Вместе {n}");
         let customer = telegram(&format!("group-{n}"), None);
-        writer.receive(
-            bus,
-            on(
-                &app,
-                Channel::Telegram,
-                customer,
-                &body,
-                &format!("tg-t{n}"),
-            ),
-        )
+        writer.receive(on(
+            &app,
+            Channel::Telegram,
+            customer,
+            &body,
+            &format!("tg-t{n}"),
+        ))
     });
     for (n, result) in futures::future::join_all(together)
         .await
@@ -480,4 +476,75 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
             "the sender's own profile"
         );
     }
+}
+
+/// A later message in a batch that reveals who an earlier sender is merges
+/// their conversations in the same transaction; both senders are answered
+/// with the conversation that is left, not the one merged away.
+#[tokio::test]
+async fn a_merge_inside_a_batch_answers_each_sender_with_the_conversation_left() {
+    let app = spawn_app().await;
+    let ws = app.workspace.workspace.id;
+    let known = receive(
+        app.store.as_ref(),
+        app.bus.as_ref(),
+        on(
+            &app,
+            Channel::Telegram,
+            telegram("7007", Some("+79161112233")),
+            "Привет",
+            "tg-m1",
+        ),
+    )
+    .await
+    .expect("received");
+    let visitor = |phone: Option<&str>| Customer {
+        anonymous_id: Some("visitor-merge".into()),
+        phone: phone.map(str::to_owned),
+        ..Customer::default()
+    };
+    let writer = InboundWriter::start(app.store.clone(), app.bus.clone(), 1);
+    let first = on(
+        &app,
+        Channel::WebChat,
+        visitor(None),
+        "Здравствуйте",
+        "web-m1",
+    );
+    let second = on(
+        &app,
+        Channel::WebChat,
+        visitor(Some("+7 916 111-22-33")),
+        "Мой телефон",
+        "web-m2",
+    );
+    let [first, second] = [writer.receive(first), writer.receive(second)];
+    let (first, second) = futures::future::join(first, second).await;
+    let (first, second) = (first.expect("first"), second.expect("second"));
+    let left = known.message.conversation.conversation.id;
+    assert_eq!(
+        second.message.conversation.conversation.id, left,
+        "the phone joined the known customer"
+    );
+    assert_eq!(
+        first.message.conversation.conversation.id, left,
+        "the first sender is answered with the conversation their message is in now"
+    );
+    let bodies: Vec<String> = app
+        .store
+        .list_messages(
+            ws,
+            left,
+            &MessageQuery {
+                limit: 10,
+                order: Order::OldestFirst,
+                after: None,
+            },
+        )
+        .await
+        .expect("messages")
+        .into_iter()
+        .map(|m| m.message.body)
+        .collect();
+    assert_eq!(bodies, ["Привет", "Здравствуйте", "Мой телефон"]);
 }

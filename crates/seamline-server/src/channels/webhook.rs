@@ -138,12 +138,7 @@ fn inbox_error(error: InboxError) -> ApiError {
 /// Into the inbox.
 async fn deliver(state: &AppState, mut message: Inbound) -> Result<(), ApiError> {
     check_code(state, &mut message).await?;
-    state
-        .inbound
-        .receive(message)
-        .await
-        .map(drop)
-        .map_err(inbox_error)
+    state.inbound.accept(message).await.map_err(inbox_error)
 }
 
 /// Onto the profile only: the customer's messenger id (and the visitor a

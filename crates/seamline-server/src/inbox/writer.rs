@@ -17,6 +17,7 @@ use seamline_bus::Bus;
 use seamline_core::WorkspaceId;
 use seamline_store::{Attachment, Backend, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
 
 use super::receive::{after_commit, prepare, write_all, write_one, Received};
 use super::{Inbound, InboxError};
@@ -54,6 +55,23 @@ impl InboundWriter {
 
     /// [`receive`](super::receive) through group commit.
     pub async fn receive(&self, inbound: Inbound) -> Result<Received, InboxError> {
+        self.commit(inbound).await?.await.map_err(|_| stopped())?
+    }
+
+    /// Returns as soon as the message is durable, for providers that want
+    /// their webhook answered within seconds: automation, routing and the
+    /// live screens follow in the background (and the waiting queue routes
+    /// whatever a crash left unrouted).
+    pub async fn accept(&self, inbound: Inbound) -> Result<(), InboxError> {
+        self.commit(inbound).await.map(drop)
+    }
+
+    /// Writes `inbound` through the group commit; the work after the commit
+    /// runs in a task of its own, so a sender who hangs up cannot cut it short.
+    async fn commit(
+        &self,
+        inbound: Inbound,
+    ) -> Result<JoinHandle<Result<Received, InboxError>>, InboxError> {
         let event = prepare(&inbound)?;
         let (done, result) = oneshot::channel();
         let job = Job {
@@ -67,9 +85,14 @@ impl InboundWriter {
         }
         let received = result.await.map_err(|_| stopped())??;
         let (store, bus) = (self.store.clone(), self.bus.clone());
-        let after =
-            async move { after_commit(store.as_ref(), bus.as_ref(), &inbound, received).await };
-        tokio::spawn(after).await.map_err(|_| stopped())?
+        let after = async move {
+            let done = after_commit(store.as_ref(), bus.as_ref(), &inbound, received).await;
+            if let Err(error) = &done {
+                tracing::warn!(%error, "a stored message was not routed or pushed live");
+            }
+            done
+        };
+        Ok(tokio::spawn(after))
     }
 }
 

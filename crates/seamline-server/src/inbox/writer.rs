@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use seamline_bus::Bus;
 use seamline_core::WorkspaceId;
-use seamline_store::{Attachment, Backend, NewEvent, StoreError};
+use seamline_store::{Backend, NewEvent, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
@@ -28,7 +28,6 @@ const MAX_MESSAGES_PER_COMMIT: usize = 256;
 struct Job {
     inbound: Inbound,
     event: NewEvent,
-    attachments: Vec<Attachment>,
     done: oneshot::Sender<Result<Received, InboxError>>,
 }
 
@@ -77,7 +76,6 @@ impl InboundWriter {
         let job = Job {
             inbound: inbound.clone(),
             event,
-            attachments: Vec::new(),
             done,
         };
         if self.jobs.send(job).await.is_err() {
@@ -145,11 +143,11 @@ async fn commit(store: &dyn Backend, workspace: WorkspaceId, batch: Vec<Job>) {
     if batch.len() > 1 {
         let messages: Vec<_> = batch
             .iter()
-            .map(|job| (&job.inbound, job.event.clone(), job.attachments.clone()))
+            .map(|job| (&job.inbound, job.event.clone(), Vec::new()))
             .collect();
         match write_all(store, workspace, messages).await {
             Ok(received) => {
-                metrics::counter!("seamline_inbound_commits_total").increment(1);
+                metrics::counter!("seamline_inbound_batches_total").increment(1);
                 for (job, received) in batch.into_iter().zip(received) {
                     let _ = job.done.send(Ok(received));
                 }
@@ -159,7 +157,7 @@ async fn commit(store: &dyn Backend, workspace: WorkspaceId, batch: Vec<Job>) {
         }
     }
     for job in batch {
-        let result = write_one(store, &job.inbound, job.event, job.attachments).await;
+        let result = write_one(store, &job.inbound, job.event, Vec::new()).await;
         let _ = job.done.send(result);
     }
 }

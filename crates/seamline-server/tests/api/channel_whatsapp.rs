@@ -55,6 +55,15 @@ pub(crate) async fn setup(app: &TestApp, fake: &FakeWhatsApp) -> String {
     url
 }
 
+/// A connected number on which Anna has written `body`: her conversation's id.
+async fn anna_wrote(app: &TestApp, fake: &FakeWhatsApp, body: &str) -> String {
+    setup(app, fake).await;
+    fake.deliver(&text(fake, ANNA, body))
+        .await
+        .expect("delivered");
+    thread_of(app, "whatsapp", ANNA).await.0
+}
+
 fn text(fake: &FakeWhatsApp, from: &str, body: &str) -> Value {
     fake.text_message(NUMBER_ID, from, "Анна", body, Utc::now())
 }
@@ -174,11 +183,7 @@ async fn a_whatsapp_message_lands_once_in_the_phones_profile() {
 async fn a_reply_goes_out_once_through_a_500_and_a_429_and_its_statuses_follow() {
     let app = quick_app().await;
     let fake = fake().await;
-    setup(&app, &fake).await;
-    fake.deliver(&text(&fake, ANNA, "Где мой заказ?"))
-        .await
-        .expect("delivered");
-    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let cid = anna_wrote(&app, &fake, "Где мой заказ?").await;
     fake.fail_next([
         Failure::ServerError,
         Failure::TooManyRequests { retry_after: 1 },
@@ -214,11 +219,7 @@ async fn a_reply_goes_out_once_through_a_500_and_a_429_and_its_statuses_follow()
 async fn undeliverable_fails_the_reply_with_the_reason() {
     let app = quick_app().await;
     let fake = fake().await;
-    setup(&app, &fake).await;
-    fake.deliver(&text(&fake, ANNA, "Алло"))
-        .await
-        .expect("delivered");
-    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let cid = anna_wrote(&app, &fake, "Алло").await;
     fake.fail_next([Failure::Undeliverable]);
     let id = reply(&app, &cid, "Вы тут?").await;
     let failed = settled_delivery(&app, ("whatsapp", ANNA), &id).await;
@@ -425,11 +426,7 @@ async fn a_chat_from_a_click_to_whatsapp_ad_is_a_touch_of_that_ad() {
 async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_order() {
     let app = quick_app().await;
     let fake = fake().await;
-    setup(&app, &fake).await;
-    fake.deliver(&text(&fake, ANNA, "Когда доставка?"))
-        .await
-        .expect("delivered");
-    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let cid = anna_wrote(&app, &fake, "Когда доставка?").await;
     // Meta sends the reply at once but answers our request 2 s later.
     fake.fail_next([Failure::AnswerAfter(Duration::from_secs(2))]);
     let id = reply(&app, &cid, "Завтра до обеда").await;
@@ -484,11 +481,7 @@ async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_orde
 async fn a_send_meta_never_answers_in_time_is_tried_once_more_then_unknown() {
     let app = impatient_app().await;
     let fake = fake().await;
-    setup(&app, &fake).await;
-    fake.deliver(&text(&fake, ANNA, "Алло?"))
-        .await
-        .expect("delivered");
-    let (cid, _) = thread_of(&app, "whatsapp", ANNA).await;
+    let cid = anna_wrote(&app, &fake, "Алло?").await;
     let slow = Failure::AnswerAfter(Duration::from_secs(1));
     fake.fail_next([slow.clone(), slow]);
     let id = reply(&app, &cid, "Мы здесь").await;

@@ -4,15 +4,13 @@
 //! serialised across every server instance (other workspaces run in
 //! parallel); the lock goes with the commit or rollback.
 
-use std::collections::{BTreeSet, HashMap};
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
 use seamline_core::inbox::Channel;
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{backend, events, inbox, rows};
@@ -32,21 +30,26 @@ pub(crate) async fn begin(pool: &PgPool, workspace: WorkspaceId) -> StoreResult<
 
 #[async_trait]
 impl InboundTx for PgIdentityTx {
-    async fn message_by_external_id(
+    async fn messages_by_external_id(
         &mut self,
-        channel: Channel,
-        external_id: &str,
-    ) -> StoreResult<Option<StoredMessage>> {
-        inbox::message_by_external_id_in(&mut self.tx, self.workspace, channel, external_id).await
+        wanted: &[(Channel, &str)],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        inbox::messages_by_external_id_in(&mut self.tx, self.workspace, wanted).await
     }
 
-    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>> {
-        let written = events::append_in(&mut self.tx, std::slice::from_ref(&event)).await?;
-        written
-            .seqs
-            .first()
-            .map(|seq| rows::stored(event, *seq))
-            .transpose()
+    async fn append_events(
+        &mut self,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<Option<StoredEvent>>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let written = events::append_in(&mut self.tx, events).await?;
+        seq_per_event(&written.new, &written.seqs)
+            .into_iter()
+            .zip(events)
+            .map(|(seq, event)| seq.map(|seq| rows::stored(event.clone(), seq)).transpose())
+            .collect()
     }
 
     async fn queue_for_bus(&mut self, seqs: &[i64]) -> StoreResult<()> {
@@ -66,8 +69,12 @@ impl InboundTx for PgIdentityTx {
         inbox::conversation_for_profile_in(&mut self.tx, self.workspace, profile, at).await
     }
 
-    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
-        inbox::append_message_in(&mut self.tx, self.workspace, message).await
+    async fn append_message(
+        &mut self,
+        conversation: &StoredConversation,
+        message: &NewMessage,
+    ) -> StoreResult<AppendedMessage> {
+        inbox::append_message_to(&mut self.tx, self.workspace, conversation, message).await
     }
 
     async fn merge_conversations(
@@ -126,29 +133,49 @@ impl IdentityTx for PgIdentityTx {
         identifiers: &[Identifier],
         profiles: &[ProfileId],
     ) -> StoreResult<Snapshot> {
-        let ws = self.workspace.as_uuid();
-        let mut wanted: BTreeSet<Uuid> = profiles.iter().map(ProfileId::as_uuid).collect();
-        if !identifiers.is_empty() {
-            let (kinds, values) = identifier_columns(identifiers);
-            let holders: Vec<(Uuid, Option<Uuid>)> = sqlx::query_as(
-                "SELECT i.profile_id, i.active_profile FROM profile_identifiers i
-                 JOIN UNNEST($2::text[], $3::text[]) AS w(kind, value)
-                   ON i.kind = w.kind AND i.value = w.value
-                 WHERE i.workspace_id = $1",
-            )
-            .bind(ws)
-            .bind(kinds)
-            .bind(values)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-            for (holder, active) in holders {
-                wanted.insert(holder);
-                wanted.extend(active);
-            }
+        if identifiers.is_empty() && profiles.is_empty() {
+            return Ok(Snapshot::default());
         }
-        let wanted: Vec<Uuid> = wanted.into_iter().collect();
-        load_profiles(&mut self.tx, ws, &wanted).await
+        let ws = self.workspace.as_uuid();
+        let (kinds, values) = identifier_columns(identifiers);
+        let profiles: Vec<Uuid> = profiles.iter().map(ProfileId::as_uuid).collect();
+        // One row per identifier of each wanted profile; a profile without
+        // any gives one row of NULLs, so that it is still in the snapshot.
+        let found = sqlx::query(
+            "WITH holders AS (
+               SELECT i.profile_id, i.active_profile FROM profile_identifiers i
+               JOIN UNNEST($2::text[], $3::text[]) AS w(kind, value)
+                 ON i.kind = w.kind AND i.value = w.value
+               WHERE i.workspace_id = $1
+             ), wanted(id) AS (
+               SELECT profile_id FROM holders
+               UNION SELECT active_profile FROM holders WHERE active_profile IS NOT NULL
+               UNION SELECT UNNEST($4::uuid[])
+             )
+             SELECT w.id AS wanted_id, i.* FROM wanted w
+             LEFT JOIN profile_identifiers i ON i.workspace_id = $1 AND i.profile_id = w.id
+             ORDER BY w.id, i.first_seen, i.kind, i.value",
+        )
+        .bind(ws)
+        .bind(kinds)
+        .bind(values)
+        .bind(profiles)
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(backend)?;
+        let mut held = Vec::with_capacity(found.len());
+        for row in &found {
+            let profile: Uuid = row.try_get("wanted_id").map_err(backend)?;
+            let kind: Option<String> = row.try_get("kind").map_err(backend)?;
+            held.push((
+                profile,
+                kind.map(|_| rows::profile_identifier(row)).transpose()?,
+            ));
+        }
+        let mut snapshot = snapshot_of(held);
+        let wanted: Vec<Uuid> = snapshot.profiles.iter().map(|(p, _)| *p).collect();
+        snapshot.separated = separations(&mut self.tx, ws, &wanted).await?;
+        Ok(snapshot)
     }
 
     async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>> {
@@ -215,54 +242,24 @@ impl IdentityTx for PgIdentityTx {
     }
 }
 
-/// `profiles` (in this order) with all their identifiers, the shared ones
-/// among them, and every separation involving them.
-async fn load_profiles(
+/// The separated pairs that involve any of `profiles`, in order.
+async fn separations(
     conn: &mut PgConnection,
     ws: Uuid,
     profiles: &[Uuid],
-) -> StoreResult<Snapshot> {
-    let mut snapshot = Snapshot::default();
+) -> StoreResult<Vec<(Uuid, Uuid)>> {
     if profiles.is_empty() {
-        return Ok(snapshot);
+        return Ok(Vec::new());
     }
-    let found = sqlx::query(
-        "SELECT * FROM profile_identifiers WHERE workspace_id = $1 AND profile_id = ANY($2)
-         ORDER BY first_seen, kind, value",
-    )
-    .bind(ws)
-    .bind(profiles)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let mut held: HashMap<Uuid, Vec<ProfileIdentifier>> = HashMap::new();
-    for row in &found {
-        let stored = rows::profile_identifier(row)?;
-        held.entry(stored.profile_id.as_uuid())
-            .or_default()
-            .push(stored);
-    }
-    for profile in profiles {
-        let stored = held.remove(profile).unwrap_or_default();
-        let mut identifiers = Vec::with_capacity(stored.len());
-        for id in stored {
-            if let Some(session) = id.device_session() {
-                snapshot.shared.push((id.identifier.clone(), session));
-            }
-            identifiers.push(id.identifier);
-        }
-        snapshot.profiles.push((*profile, identifiers));
-    }
-    snapshot.separated = sqlx::query_as(
+    sqlx::query_as(
         "SELECT a, b FROM separations WHERE workspace_id = $1 AND (a = ANY($2) OR b = ANY($2))
          ORDER BY a, b",
     )
     .bind(ws)
     .bind(profiles)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await
-    .map_err(backend)?;
-    Ok(snapshot)
+    .map_err(backend)
 }
 
 async fn apply_one(conn: &mut PgConnection, ws: Uuid, op: &IdentityOp) -> StoreResult<()> {

@@ -432,6 +432,25 @@ pub(crate) async fn conversation_for_profile_in(
     profile: ProfileId,
     at: DateTime<Utc>,
 ) -> StoreResult<(StoredConversation, bool)> {
+    // Every message but a visitor's first finds the live profile's
+    // conversation in this one read, locked. (A scalar subquery rather than
+    // a join: the planner then always searches the conversation by its
+    // profile, even on tables it has no statistics for yet.)
+    let row = sqlx::query(
+        "SELECT * FROM conversations
+         WHERE workspace_id = $1
+           AND profile_id = (SELECT COALESCE(merged_into, id) FROM profiles
+                             WHERE workspace_id = $1 AND id = $2)
+         FOR UPDATE",
+    )
+    .bind(ws.as_uuid())
+    .bind(profile.as_uuid())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if let Some(row) = row {
+        return Ok((rows::conversation(&row)?, false));
+    }
     let live: Option<Uuid> = sqlx::query_scalar(
         "SELECT COALESCE(merged_into, id) FROM profiles WHERE workspace_id = $1 AND id = $2",
     )
@@ -441,10 +460,6 @@ pub(crate) async fn conversation_for_profile_in(
     .await
     .map_err(backend)?;
     let live = ProfileId(live.ok_or(StoreError::NotFound("profile"))?);
-    // Every message but a visitor's first finds the conversation there.
-    if let Some(conversation) = conversation_of(&mut *conn, ws, live).await? {
-        return Ok((conversation, false));
-    }
     let created = open_conversation(&mut *conn, ws, live, at).await?;
     let conversation = conversation_of(&mut *conn, ws, live)
         .await?
@@ -643,8 +658,24 @@ pub(crate) async fn append_message_in(
     ws: WorkspaceId,
     m: &NewMessage,
 ) -> StoreResult<AppendedMessage> {
+    let current = must_conversation(&mut *conn, ws, m.message.conversation).await?;
+    append_message_to(conn, ws, &current, m).await
+}
+
+/// Appends `m` to `current`, the conversation as this transaction read (and
+/// locked) it.
+pub(crate) async fn append_message_to(
+    conn: &mut PgConnection,
+    ws: WorkspaceId,
+    current: &StoredConversation,
+    m: &NewMessage,
+) -> StoreResult<AppendedMessage> {
     let message = &m.message;
-    let current = must_conversation(&mut *conn, ws, message.conversation).await?;
+    if current.conversation.id != message.conversation {
+        return Err(StoreError::Conflict(
+            "the message names another conversation",
+        ));
+    }
     let inserted = sqlx::query(
         "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind, actor,
                                             details, channel, body, sender, attachments, external_id,
@@ -695,7 +726,7 @@ pub(crate) async fn append_message_in(
             reopened: None,
         });
     };
-    let (next, reopened) = appended(&current, message);
+    let (next, reopened) = appended(current, message);
     let conversation = write_conversation(&mut *conn, &next, true).await?;
     let stored = rows::message(&inserted)?;
     Ok(AppendedMessage {
@@ -753,16 +784,35 @@ pub(crate) async fn message_by_external_id_in(
     channel: Channel,
     external_id: &str,
 ) -> StoreResult<Option<StoredMessage>> {
-    let row = sqlx::query(
-        "SELECT * FROM conversation_messages WHERE workspace_id = $1 AND channel = $2 AND external_id = $3",
+    let found = messages_by_external_id_in(conn, ws, &[(channel, external_id)]).await?;
+    Ok(found.into_iter().next())
+}
+
+pub(crate) async fn messages_by_external_id_in(
+    conn: &mut PgConnection,
+    ws: WorkspaceId,
+    wanted: &[(Channel, &str)],
+) -> StoreResult<Vec<StoredMessage>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (channels, ids): (Vec<&str>, Vec<&str>) = wanted
+        .iter()
+        .map(|(channel, id)| (channel.as_str(), *id))
+        .unzip();
+    let found = sqlx::query(
+        "SELECT m.* FROM conversation_messages m
+         JOIN UNNEST($2::text[], $3::text[]) AS w(channel, external_id)
+           ON m.channel = w.channel AND m.external_id = w.external_id
+         WHERE m.workspace_id = $1",
     )
     .bind(ws.as_uuid())
-    .bind(channel.as_str())
-    .bind(external_id)
-    .fetch_optional(conn)
+    .bind(channels)
+    .bind(ids)
+    .fetch_all(conn)
     .await
     .map_err(backend)?;
-    row.as_ref().map(rows::message).transpose()
+    found.iter().map(rows::message).collect()
 }
 
 pub(crate) async fn set_delivery(

@@ -2,15 +2,13 @@
 //! apply the server's writes. `BEGIN IMMEDIATE` takes SQLite's write lock at
 //! once, so resolutions are serialised.
 
-use std::collections::BTreeSet;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
 use seamline_core::inbox::Channel;
 use seamline_core::{EventId, ProfileId, WorkspaceId};
 use seamline_store::*;
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
@@ -40,22 +38,26 @@ pub(crate) async fn begin(
 
 #[async_trait]
 impl InboundTx for SqliteIdentityTx {
-    async fn message_by_external_id(
+    async fn messages_by_external_id(
         &mut self,
-        channel: Channel,
-        external_id: &str,
-    ) -> StoreResult<Option<StoredMessage>> {
-        inbox::message_by_external_id_in(&mut self.tx, self.workspace, channel, external_id).await
+        wanted: &[(Channel, &str)],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        inbox::messages_by_external_id_in(&mut self.tx, self.workspace, wanted).await
     }
 
-    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>> {
-        let written =
-            events::append_in(&mut self.tx, std::slice::from_ref(&event), &[], None).await?;
-        written
-            .seqs
-            .first()
-            .map(|seq| rows::stored(event, *seq))
-            .transpose()
+    async fn append_events(
+        &mut self,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<Option<StoredEvent>>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let written = events::append_in(&mut self.tx, events, &[], None).await?;
+        seq_per_event(&written.new, &written.seqs)
+            .into_iter()
+            .zip(events)
+            .map(|(seq, event)| seq.map(|seq| rows::stored(event.clone(), seq)).transpose())
+            .collect()
     }
 
     async fn queue_for_bus(&mut self, seqs: &[i64]) -> StoreResult<()> {
@@ -73,8 +75,12 @@ impl InboundTx for SqliteIdentityTx {
         inbox::conversation_for_profile_in(&mut self.tx, self.workspace, profile, at).await
     }
 
-    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
-        inbox::append_message_in(&mut self.tx, self.workspace, message).await
+    async fn append_message(
+        &mut self,
+        conversation: &StoredConversation,
+        message: &NewMessage,
+    ) -> StoreResult<AppendedMessage> {
+        inbox::append_message_to(&mut self.tx, self.workspace, conversation, message).await
     }
 
     async fn merge_conversations(
@@ -103,35 +109,13 @@ impl IdentityTx for SqliteIdentityTx {
         identifiers: &[Identifier],
         profiles: &[ProfileId],
     ) -> StoreResult<Snapshot> {
-        let ws = self.workspace.as_uuid();
-        let mut wanted: BTreeSet<Uuid> = profiles.iter().map(|p| p.as_uuid()).collect();
-        for id in identifiers {
-            let row = sqlx::query(
-                "SELECT profile_id, active_profile FROM profile_identifiers WHERE workspace_id = ? AND kind = ? AND value = ?",
-            )
-            .bind(ws)
-            .bind(id.kind.as_str())
-            .bind(&id.value)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .map_err(backend)?;
-            if let Some(row) = row {
-                wanted.insert(row.try_get("profile_id").map_err(backend)?);
-                if let Some(active) = row
-                    .try_get::<Option<Uuid>, _>("active_profile")
-                    .map_err(backend)?
-                {
-                    wanted.insert(active);
-                }
-            }
-        }
-        let mut snapshot = Snapshot::default();
-        let mut separated = BTreeSet::new();
-        for profile in &wanted {
-            load_profile(&mut self.tx, ws, *profile, &mut snapshot, &mut separated).await?;
-        }
-        snapshot.separated = separated.into_iter().collect();
-        Ok(snapshot)
+        load_snapshot(
+            &mut self.tx,
+            self.workspace.as_uuid(),
+            identifiers,
+            profiles,
+        )
+        .await
     }
 
     async fn erased(&mut self, identifiers: &[Identifier]) -> StoreResult<Vec<Identifier>> {
@@ -195,47 +179,92 @@ impl IdentityTx for SqliteIdentityTx {
     }
 }
 
-/// Adds `profile` with all its identifiers and the shared ones to
-/// `snapshot`, and its separations (each pair once) to `separated`.
-async fn load_profile(
+/// The profiles holding (or active on) any of `identifiers`, plus
+/// `profiles`, each with its identifiers, then their separations: two
+/// statements whatever the number of identifiers and profiles.
+async fn load_snapshot(
     conn: &mut SqliteConnection,
     ws: Uuid,
-    profile: Uuid,
-    snapshot: &mut Snapshot,
-    separated: &mut BTreeSet<(Uuid, Uuid)>,
-) -> StoreResult<()> {
-    let found = sqlx::query(
-        "SELECT * FROM profile_identifiers WHERE workspace_id = ? AND profile_id = ? ORDER BY first_seen, kind, value",
-    )
-        .bind(ws)
-        .bind(profile)
+    identifiers: &[Identifier],
+    profiles: &[ProfileId],
+) -> StoreResult<Snapshot> {
+    if identifiers.is_empty() && profiles.is_empty() {
+        return Ok(Snapshot::default());
+    }
+    // The identifiers as a table joined on the identifier index (ORed
+    // pairs let SQLite scan the workspace's identifiers instead).
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("WITH w(kind, value) AS (");
+    inbox::push_pairs(
+        &mut select,
+        identifiers
+            .iter()
+            .map(|id| (id.kind.as_str(), id.value.as_str())),
+    );
+    select
+        .push("), holders AS (SELECT i.profile_id, i.active_profile FROM w JOIN profile_identifiers i ON i.workspace_id = ")
+        .push_bind(ws)
+        .push(" AND i.kind = w.kind AND i.value = w.value), wanted(id) AS (SELECT profile_id FROM holders UNION SELECT active_profile FROM holders WHERE active_profile IS NOT NULL");
+    for profile in profiles {
+        select
+            .push(" UNION VALUES (")
+            .push_bind(profile.as_uuid())
+            .push(")");
+    }
+    // One row per identifier of each wanted profile; a profile without
+    // any gives one row of NULLs, so that it is still in the snapshot.
+    select
+        .push(") SELECT w.id AS wanted_id, i.* FROM wanted w LEFT JOIN profile_identifiers i ON i.workspace_id = ")
+        .push_bind(ws)
+        .push(" AND i.profile_id = w.id ORDER BY w.id, i.first_seen, i.kind, i.value");
+    let found = select
+        .build()
         .fetch_all(&mut *conn)
         .await
         .map_err(backend)?;
-    let mut identifiers = Vec::with_capacity(found.len());
+    let mut held = Vec::with_capacity(found.len());
     for row in &found {
-        let stored = rows::profile_identifier(row)?;
-        if let Some(session) = stored.device_session() {
-            snapshot.shared.push((stored.identifier.clone(), session));
-        }
-        identifiers.push(stored.identifier);
-    }
-    snapshot.profiles.push((profile, identifiers));
-    let pairs =
-        sqlx::query("SELECT a, b FROM separations WHERE workspace_id = ? AND (a = ? OR b = ?)")
-            .bind(ws)
-            .bind(profile)
-            .bind(profile)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
-    for row in &pairs {
-        separated.insert((
-            row.try_get("a").map_err(backend)?,
-            row.try_get("b").map_err(backend)?,
+        let profile: Uuid = row.try_get("wanted_id").map_err(backend)?;
+        let kind: Option<String> = row.try_get("kind").map_err(backend)?;
+        held.push((
+            profile,
+            kind.map(|_| rows::profile_identifier(row)).transpose()?,
         ));
     }
-    Ok(())
+    let mut snapshot = snapshot_of(held);
+    let wanted = snapshot.profiles.iter().map(|(p, _)| *p);
+    snapshot.separated = separations(conn, ws, wanted).await?;
+    Ok(snapshot)
+}
+
+/// The separated pairs that involve any of `profiles`, each once, in order.
+async fn separations(
+    conn: &mut SqliteConnection,
+    ws: Uuid,
+    profiles: impl Iterator<Item = Uuid>,
+) -> StoreResult<Vec<(Uuid, Uuid)>> {
+    let profiles: Vec<Uuid> = profiles.collect();
+    if profiles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut select: QueryBuilder<Sqlite> =
+        QueryBuilder::new("SELECT DISTINCT a, b FROM separations WHERE workspace_id = ");
+    select.push_bind(ws).push(" AND (a IN (");
+    let mut ids = select.separated(", ");
+    for profile in &profiles {
+        ids.push_bind(*profile);
+    }
+    select.push(") OR b IN (");
+    let mut ids = select.separated(", ");
+    for profile in &profiles {
+        ids.push_bind(*profile);
+    }
+    select.push(")) ORDER BY a, b");
+    let pairs: Vec<(Uuid, Uuid)> = select
+        .build_query_as()
+        .fetch_all(conn)
+        .await
+        .map_err(backend)?;
+    Ok(pairs)
 }
 
 async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> StoreResult<()> {

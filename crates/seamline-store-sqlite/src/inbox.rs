@@ -14,7 +14,7 @@ use seamline_core::{
 };
 use seamline_store::codec::Serialize;
 use seamline_store::*;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::rows::time;
@@ -437,19 +437,28 @@ pub(crate) async fn conversation_for_profile_in(
     profile: ProfileId,
     at: DateTime<Utc>,
 ) -> StoreResult<(StoredConversation, bool)> {
-    let live: Option<Uuid> = sqlx::query_scalar(
-        "SELECT COALESCE(merged_into, id) FROM profiles WHERE workspace_id = ? AND id = ?",
+    // The live profile and its conversation in one read: every message but
+    // a visitor's first finds the conversation there.
+    let row = sqlx::query(
+        "SELECT COALESCE(p.merged_into, p.id) AS live_profile, c.* FROM profiles p
+         LEFT JOIN conversations c
+           ON c.workspace_id = p.workspace_id AND c.profile_id = COALESCE(p.merged_into, p.id)
+         WHERE p.workspace_id = ? AND p.id = ?",
     )
     .bind(ws.as_uuid())
     .bind(profile.as_uuid())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(backend)?;
-    let live = ProfileId(live.ok_or(StoreError::NotFound("profile"))?);
-    // Every message but a visitor's first finds the conversation there.
-    if let Some(conversation) = conversation_of(&mut *conn, ws, live).await? {
-        return Ok((conversation, false));
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound("profile"))?;
+    if row
+        .try_get::<Option<Uuid>, _>("id")
+        .map_err(backend)?
+        .is_some()
+    {
+        return Ok((rows::conversation(&row)?, false));
     }
+    let live = ProfileId(row.try_get("live_profile").map_err(backend)?);
     let created = open_conversation(&mut *conn, ws, live, at).await?;
     let conversation = conversation_of(&mut *conn, ws, live)
         .await?
@@ -643,8 +652,23 @@ pub(crate) async fn append_message_in(
     ws: WorkspaceId,
     m: &NewMessage,
 ) -> StoreResult<AppendedMessage> {
+    let current = must_conversation(&mut *conn, ws, m.message.conversation).await?;
+    append_message_to(conn, ws, &current, m).await
+}
+
+/// Appends `m` to `current`, the conversation as this transaction read it.
+pub(crate) async fn append_message_to(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    current: &StoredConversation,
+    m: &NewMessage,
+) -> StoreResult<AppendedMessage> {
     let message = &m.message;
-    let current = must_conversation(&mut *conn, ws, message.conversation).await?;
+    if current.conversation.id != message.conversation {
+        return Err(StoreError::Conflict(
+            "the message names another conversation",
+        ));
+    }
     let inserted = sqlx::query(
         "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind, actor,
                                             details, channel, body, sender, attachments, external_id,
@@ -695,7 +719,7 @@ pub(crate) async fn append_message_in(
             reopened: None,
         });
     };
-    let (next, reopened) = appended(&current, message);
+    let (next, reopened) = appended(current, message);
     let conversation = write_conversation(&mut *conn, &next, true).await?;
     let stored = rows::message(&inserted)?;
     Ok(AppendedMessage {
@@ -755,16 +779,51 @@ pub(crate) async fn message_by_external_id_in(
     channel: Channel,
     external_id: &str,
 ) -> StoreResult<Option<StoredMessage>> {
-    let row = sqlx::query(
-        "SELECT * FROM conversation_messages WHERE workspace_id = ? AND channel = ? AND external_id = ?",
-    )
-    .bind(ws.as_uuid())
-    .bind(channel.as_str())
-    .bind(external_id)
-    .fetch_optional(conn)
-    .await
-    .map_err(backend)?;
-    row.as_ref().map(rows::message).transpose()
+    let found = messages_by_external_id_in(conn, ws, &[(channel, external_id)]).await?;
+    Ok(found.into_iter().next())
+}
+
+pub(crate) async fn messages_by_external_id_in(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    wanted: &[(Channel, &str)],
+) -> StoreResult<Vec<StoredMessage>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The pairs as a table joined on the external-id index: SQLite then
+    // searches the index once per pair (ORed pairs let it scan the
+    // workspace's messages instead).
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("WITH w(channel, external_id) AS (");
+    push_pairs(&mut select, wanted.iter().map(|(c, id)| (c.as_str(), *id)));
+    select
+        .push(") SELECT m.* FROM w JOIN conversation_messages m ON m.workspace_id = ")
+        .push_bind(ws.as_uuid())
+        .push(" AND m.channel = w.channel AND m.external_id = w.external_id");
+    let found = select.build().fetch_all(conn).await.map_err(backend)?;
+    found.iter().map(rows::message).collect()
+}
+
+/// `VALUES (?, ?), …`: pairs as a table to join on an index (a table of
+/// no rows when there are none).
+pub(crate) fn push_pairs<'q>(
+    select: &mut QueryBuilder<'q, Sqlite>,
+    pairs: impl Iterator<Item = (&'q str, &'q str)>,
+) {
+    let mut pairs = pairs.peekable();
+    if pairs.peek().is_none() {
+        select.push("SELECT NULL, NULL WHERE 0");
+        return;
+    }
+    select.push("VALUES ");
+    let mut rows = select.separated(", ");
+    for (a, b) in pairs {
+        rows.push("(")
+            .push_bind_unseparated(a)
+            .push_unseparated(", ")
+            .push_bind_unseparated(b)
+            .push_unseparated(")");
+    }
 }
 
 pub(crate) async fn set_delivery(

@@ -10,6 +10,12 @@
 //!   pays for copying the WAL into the database file (and its fsync).
 //! - Inbox writes queue on the same writer lock; a conversation read inside
 //!   a `BEGIN IMMEDIATE` transaction is the one its write replaces.
+//! - Identity and inbound transactions, the busiest writers, run on one
+//!   connection of their own so its page cache stays warm; the file is also
+//!   memory-mapped, so a page another connection must read again is a
+//!   memory copy, not a system call.
+//! - Lookups by several keys join the keys as a `VALUES` table: ORed key
+//!   pairs let SQLite's planner scan a workspace's rows instead.
 
 mod calltracking;
 mod channels;
@@ -49,6 +55,10 @@ pub struct SqliteStore {
     /// (which sleeps up to 100 ms between tries) keeps ingest and identity
     /// resolution taking turns instead of starving each other.
     writer: Arc<Mutex<()>>,
+    /// One connection of its own for identity and inbound transactions, the
+    /// busiest writers: its page cache survives from one to the next
+    /// (SQLite drops a connection's cache whenever another wrote since).
+    identity_pool: SqlitePool,
     /// Teams, webhook endpoints and settings as recently read.
     memos: Arc<Memos>,
     /// The WAL's checkpoints, stopped with the last clone of the store.
@@ -134,13 +144,20 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456")
             .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES);
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
+            .connect_with(connect.clone())
+            .await
+            .map_err(backend)?;
+        let identity_pool = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(connect)
             .await
             .map_err(backend)?;
         Ok(Self {
+            identity_pool,
             _checkpoints: Arc::new(Checkpoints(tokio::spawn(checkpoints(pool.clone())))),
             pool,
             writer: Arc::new(Mutex::new(())),
@@ -399,7 +416,7 @@ impl ProfileStore for SqliteStore {
     async fn begin_identity(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn IdentityTx>> {
         let turn = self.writer.clone().lock_owned().await;
         Ok(Box::new(
-            identity::begin(&self.pool, workspace, turn).await?,
+            identity::begin(&self.identity_pool, workspace, turn).await?,
         ))
     }
 
@@ -597,7 +614,7 @@ impl InboxStore for SqliteStore {
     async fn begin_inbound(&self, workspace: WorkspaceId) -> StoreResult<Box<dyn InboundTx>> {
         let turn = self.writer.clone().lock_owned().await;
         Ok(Box::new(
-            identity::begin(&self.pool, workspace, turn).await?,
+            identity::begin(&self.identity_pool, workspace, turn).await?,
         ))
     }
 

@@ -58,6 +58,32 @@ impl ProfileIdentifier {
     }
 }
 
+/// A snapshot's profiles (each once, in the given order, with its
+/// identifiers in order) and the shared devices among them, from each
+/// wanted profile's identifiers as a backend reads them: one entry per
+/// identifier, or one `None` for a profile that holds none. Separations
+/// are the caller's to add.
+pub fn snapshot_of(held: impl IntoIterator<Item = (Uuid, Option<ProfileIdentifier>)>) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for (profile, stored) in held {
+        if snapshot
+            .profiles
+            .last()
+            .is_none_or(|(last, _)| *last != profile)
+        {
+            snapshot.profiles.push((profile, Vec::new()));
+        }
+        let Some(stored) = stored else { continue };
+        if let Some(session) = stored.device_session() {
+            snapshot.shared.push((stored.identifier.clone(), session));
+        }
+        if let Some((_, identifiers)) = snapshot.profiles.last_mut() {
+            identifiers.push(stored.identifier);
+        }
+    }
+    snapshot
+}
+
 /// Why two profiles are one: a recorded, undoable fact.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeRecord {

@@ -426,17 +426,19 @@ fn unsettled(status: &Status) -> (u8, Option<DateTime<Utc>>) {
 /// ([`IdentityTx`]) until commit or drop.
 #[async_trait]
 pub trait InboundTx: IdentityTx {
-    /// The message a provider already delivered under this id.
-    async fn message_by_external_id(
+    /// The messages providers already delivered under these ids, in one
+    /// query for a whole batch (order not kept).
+    async fn messages_by_external_id(
         &mut self,
-        channel: Channel,
-        external_id: &str,
-    ) -> StoreResult<Option<StoredMessage>>;
-    /// Appends the event without outbox entries: the caller resolves its
-    /// identity in this transaction and hands the transaction's events to
-    /// the bus in one entry ([`InboundTx::queue_for_bus`]). `None` when an
-    /// event of that `messageId` is already stored.
-    async fn append_event(&mut self, event: NewEvent) -> StoreResult<Option<StoredEvent>>;
+        wanted: &[(Channel, &str)],
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Appends the events without outbox entries, in as few statements as
+    /// the backend allows: the caller resolves their identity in this
+    /// transaction and hands the transaction's events to the bus in one
+    /// entry ([`InboundTx::queue_for_bus`]). One answer per event, in order:
+    /// `None` when an event of that `messageId` is already stored.
+    async fn append_events(&mut self, events: &[NewEvent])
+        -> StoreResult<Vec<Option<StoredEvent>>>;
     /// One outbox entry for the bus relay holding these events (by seq).
     async fn queue_for_bus(&mut self, seqs: &[i64]) -> StoreResult<()>;
     /// As [`InboxStore::conversation_for_profile`].
@@ -445,8 +447,14 @@ pub trait InboundTx: IdentityTx {
         profile: ProfileId,
         at: DateTime<Utc>,
     ) -> StoreResult<(StoredConversation, bool)>;
-    /// As [`InboxStore::append_message`].
-    async fn append_message(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage>;
+    /// As [`InboxStore::append_message`], to `conversation` as this
+    /// transaction read it (so it is not read again). `Conflict` when the
+    /// message names another conversation.
+    async fn append_message(
+        &mut self,
+        conversation: &StoredConversation,
+        message: &NewMessage,
+    ) -> StoreResult<AppendedMessage>;
     /// As [`InboxStore::merge_conversations`].
     async fn merge_conversations(
         &mut self,

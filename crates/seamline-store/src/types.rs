@@ -99,6 +99,16 @@ pub struct NewEvent {
     pub event: TrackedEvent,
 }
 
+/// Each appended event's seq, in input order, or `None` where the event
+/// was a duplicate: from a per-event "was new" flag and the new events'
+/// seqs in order, as an append reports them.
+pub fn seq_per_event(new: &[bool], seqs: &[i64]) -> Vec<Option<i64>> {
+    let mut seqs = seqs.iter().copied();
+    new.iter()
+        .map(|&is_new| if is_new { seqs.next() } else { None })
+        .collect()
+}
+
 /// An event as stored in the log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoredEvent {

@@ -1,6 +1,8 @@
 //! One inbound message: who wrote (identity resolution, the same path as a
 //! tracked event), into which conversation, and to which operator.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use seamline_bus::Bus;
 use seamline_core::identity::IdentityPolicy;
@@ -8,7 +10,8 @@ use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
 use seamline_core::tracking::{parse_message, Envelope};
 use seamline_core::{ConversationMessageId, EventId, FieldError, ProfileId, WorkspaceId};
 use seamline_store::{
-    AppendedMessage, Attachment, Backend, InboundTx, NewEvent, NewMessage, StoreError,
+    AppendedMessage, Attachment, Backend, InboundTx, NewEvent, NewMessage, StoreError, StoredEvent,
+    StoredMessage,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -144,7 +147,10 @@ pub(super) async fn write_one(
         .ok_or_else(|| StoreError::Backend("no message written".into()).into())
 }
 
-/// Writes one workspace's messages in one transaction: all or none.
+/// Writes one workspace's messages in one transaction: all or none. What a
+/// batch can share is done once for all of it (the lookup of providers'
+/// retries, the events' append); each message then resolves its sender and
+/// joins their conversation, in arrival order.
 pub(super) async fn write_all<'a>(
     store: &dyn Backend,
     workspace: WorkspaceId,
@@ -152,10 +158,21 @@ pub(super) async fn write_all<'a>(
 ) -> Result<Vec<Received>, InboxError> {
     let policy = policy_of(store, workspace).await?;
     let mut tx = store.begin_inbound(workspace).await?;
-    let mut received = Vec::new();
+    let mut batch = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
+    let mut received = Vec::with_capacity(batch.messages.len());
     let mut pending = Pending::default();
-    for (inbound, event, files) in messages {
-        received.push(write(tx.as_mut(), &policy, inbound, event, files, &mut pending).await?);
+    for (i, (inbound, _, files)) in std::mem::take(&mut batch.messages).into_iter().enumerate() {
+        let event = batch.events.get_mut(i).and_then(Option::take);
+        let r = write(
+            tx.as_mut(),
+            &policy,
+            &mut batch.delivered,
+            inbound,
+            event,
+            files,
+            &mut pending,
+        );
+        received.push(r.await?);
     }
     if pending.merged && received.len() > 1 {
         // A later message may have merged an earlier one's conversation
@@ -168,6 +185,71 @@ pub(super) async fn write_all<'a>(
     tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(received)
+}
+
+/// A batch with what it shares read and written up front.
+struct Batch<'a> {
+    messages: Vec<(&'a Inbound, NewEvent, Vec<Attachment>)>,
+    /// Messages providers already delivered, by channel and their id;
+    /// each message of the batch joins it once written, so that a retry
+    /// within the batch finds it too.
+    delivered: HashMap<(Channel, String), StoredMessage>,
+    /// Per message, its event as appended: `None` for a provider's retry
+    /// (no event), or an event already stored.
+    events: Vec<Option<StoredEvent>>,
+}
+
+impl<'a> Batch<'a> {
+    async fn read(
+        tx: &mut dyn InboundTx,
+        messages: Vec<(&'a Inbound, NewEvent, Vec<Attachment>)>,
+    ) -> Result<Batch<'a>, InboxError> {
+        let keys: Vec<(Channel, &str)> = messages
+            .iter()
+            .filter_map(|(i, _, _)| Some((i.channel, i.external_id.as_deref()?)))
+            .collect();
+        let delivered: HashMap<_, _> = tx
+            .messages_by_external_id(&keys)
+            .await?
+            .into_iter()
+            .filter_map(|m| Some(((m.message.channel, m.external_id.clone()?), m)))
+            .collect();
+        // A retry (of a delivered message, or of one earlier in the batch)
+        // appends no event of its own.
+        let mut seen = HashSet::new();
+        let fresh: Vec<bool> = messages
+            .iter()
+            .map(|(i, _, _)| match &i.external_id {
+                Some(id) => {
+                    let key = (i.channel, id.clone());
+                    !delivered.contains_key(&key) && seen.insert(key)
+                }
+                None => true,
+            })
+            .collect();
+        let new_events: Vec<NewEvent> = messages
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|((_, event, _), _)| event.clone())
+            .collect();
+        let mut appended = tx.append_events(&new_events).await?.into_iter();
+        let events = fresh
+            .iter()
+            .map(|fresh| {
+                if *fresh {
+                    appended.next().flatten()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        Ok(Batch {
+            messages,
+            delivered,
+            events,
+        })
+    }
 }
 
 /// After the commit: the screens see the message, automation answers it,
@@ -199,33 +281,33 @@ pub(super) async fn after_commit(
 }
 
 /// The message's writes, all in `tx`: a provider's retry finds the message
-/// it delivered; else the customer's event is appended (noted in `pending`)
-/// and resolved, their conversation found or opened, and the message
-/// appended to it.
+/// it delivered; else the customer's `event` (appended, noted in
+/// `pending`) is resolved, their conversation found or opened, and the
+/// message appended to it.
 async fn write(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
+    delivered: &mut HashMap<(Channel, String), StoredMessage>,
     inbound: &Inbound,
-    event: NewEvent,
+    event: Option<StoredEvent>,
     attachments: Vec<Attachment>,
     pending: &mut Pending,
 ) -> Result<Received, InboxError> {
-    if let Some(external) = &inbound.external_id {
-        if let Some(existing) = tx.message_by_external_id(inbound.channel, external).await? {
-            let (conversation, _) = tx
-                .conversation_for_profile(existing.profile_id, inbound.at)
-                .await?;
-            return Ok(Received {
-                profile: existing.profile_id,
-                message: AppendedMessage {
-                    message: existing,
-                    new: false,
-                    conversation,
-                    reopened: None,
-                },
-                assigned: None,
-            });
-        }
+    let key = inbound.external_id.clone().map(|id| (inbound.channel, id));
+    if let Some(existing) = key.as_ref().and_then(|key| delivered.get(key)) {
+        let (conversation, _) = tx
+            .conversation_for_profile(existing.profile_id, inbound.at)
+            .await?;
+        return Ok(Received {
+            profile: existing.profile_id,
+            message: AppendedMessage {
+                message: existing.clone(),
+                new: false,
+                conversation,
+                reopened: None,
+            },
+            assigned: None,
+        });
     }
     let profile = identify_in(tx, policy, event, pending).await?;
     let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
@@ -238,14 +320,20 @@ async fn write(
         inbound.at,
     )?;
     let message = tx
-        .append_message(&NewMessage {
-            message,
-            sender: inbound.customer.name.clone(),
-            attachments,
-            external_id: inbound.external_id.clone(),
-            delivery: None,
-        })
+        .append_message(
+            &conversation,
+            &NewMessage {
+                message,
+                sender: inbound.customer.name.clone(),
+                attachments,
+                external_id: inbound.external_id.clone(),
+                delivery: None,
+            },
+        )
         .await?;
+    if let Some(key) = key {
+        delivered.insert(key, message.message.clone());
+    }
     Ok(Received {
         profile,
         message,
@@ -266,22 +354,24 @@ pub(crate) async fn identify(
     let policy = policy_of(store, inbound.workspace).await?;
     let mut tx = store.begin_inbound(inbound.workspace).await?;
     let mut pending = Pending::default();
+    let event = tx.append_events(&[event]).await?.pop().flatten();
     let profile = identify_in(tx.as_mut(), &policy, event, &mut pending).await?;
     tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(profile)
 }
 
-/// Appends `event` (noted in `pending`) and resolves it in `tx`. A chat
-/// that reveals who the visitor is brings their earlier conversations along.
+/// Resolves `event`, appended in `tx` (noted in `pending`; `None` when it
+/// was stored before). A chat that reveals who the visitor is brings their
+/// earlier conversations along.
 async fn identify_in(
     tx: &mut dyn InboundTx,
     policy: &IdentityPolicy,
-    event: NewEvent,
+    event: Option<StoredEvent>,
     pending: &mut Pending,
 ) -> Result<ProfileId, InboxError> {
     let mut placed = Placed::default();
-    if let Some(stored) = tx.append_event(event).await? {
+    if let Some(stored) = event {
         pending.events.push(stored.seq);
         placed = resolve_new_in(tx, policy, &stored).await?;
     }

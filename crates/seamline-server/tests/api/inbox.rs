@@ -451,8 +451,11 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
     );
 
     // A batch with nothing wrong commits whole, each sender answered with
-    // their own message.
-    let together = (0..10).map(|n| {
+    // their own message; a provider's retry inside it (the last one) is
+    // stored once and appends no event of its own.
+    let events_before = store.count_events(ws).await.expect("count");
+    let together = (0..11).map(|n| {
+        let n = n % 10;
         let body = format!("Вместе {n}");
         let customer = telegram(&format!("group-{n}"), None);
         writer.receive(on(
@@ -463,12 +466,12 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
             &format!("tg-t{n}"),
         ))
     });
-    for (n, result) in futures::future::join_all(together)
+    let results: Vec<_> = futures::future::join_all(together)
         .await
         .into_iter()
-        .enumerate()
-    {
-        let received = result.expect("stored");
+        .map(|result| result.expect("stored"))
+        .collect();
+    for (n, received) in results.iter().take(10).enumerate() {
         assert!(received.message.new);
         assert_eq!(received.message.message.message.body, format!("Вместе {n}"));
         assert_eq!(
@@ -476,6 +479,17 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
             "the sender's own profile"
         );
     }
+    let retry = &results[10];
+    assert!(!retry.message.new, "the retry finds the message");
+    assert_eq!(
+        retry.message.message.message.id,
+        results[0].message.message.message.id
+    );
+    assert_eq!(
+        store.count_events(ws).await.expect("count") - events_before,
+        10,
+        "no event for the retry"
+    );
 }
 
 /// A later message in a batch that reveals who an earlier sender is merges

@@ -2107,9 +2107,11 @@ pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(stor
         let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
         let event = tracked(message_id, EventType::Track, None, Some("visitor-1"));
         let stored = tx
-            .append_event(new_event(ws, event))
+            .append_events(&[new_event(ws, event)])
             .await
             .expect("append event")
+            .pop()
+            .flatten()
             .expect("a new event");
         let profile = ProfileId(Uuid::now_v7());
         tx.apply(&[
@@ -2137,7 +2139,10 @@ pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(stor
             at(1),
         );
         new.external_id = Some(external.into());
-        let appended = tx.append_message(&new).await.expect("append");
+        let appended = tx
+            .append_message(&conversation, &new)
+            .await
+            .expect("append");
         assert!(appended.new);
         tx.queue_for_bus(&[stored.seq])
             .await
@@ -2172,23 +2177,39 @@ pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(stor
 
     let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
     let found = tx
-        .message_by_external_id(Channel::WebChat, "ext-2")
+        .messages_by_external_id(&[
+            (Channel::WebChat, "ext-2"),
+            (Channel::WebChat, "ext-1"),
+            (Channel::Sms, "ext-2"),
+        ])
         .await
-        .expect("lookup")
-        .expect("the committed message");
-    assert_eq!(found.profile_id, profile);
+        .expect("lookup");
+    assert_eq!(found.len(), 1, "only the committed message, on its channel");
+    assert_eq!(found[0].profile_id, profile);
+    assert_eq!(found[0].external_id.as_deref(), Some("ext-2"));
     let again = tracked(
         "inbound-committed",
         EventType::Track,
         None,
         Some("visitor-1"),
     );
+    let other = tracked("inbound-other", EventType::Track, None, Some("visitor-2"));
+    let appended = tx
+        .append_events(&[new_event(ws, again), new_event(ws, other)])
+        .await
+        .expect("append");
+    assert_eq!(appended.len(), 2, "one answer per event");
+    assert!(appended[0].is_none(), "an event's messageId is stored once");
+    let other = appended[1].as_ref().expect("a new event is appended");
+    assert_eq!(other.anonymous_id.as_deref(), Some("visitor-2"));
+    assert!(other.seq > stored.seq);
+    let elsewhere = inbound(ConversationId(Uuid::now_v7()), Channel::WebChat, "x", at(3));
     assert!(
-        tx.append_event(new_event(ws, again))
-            .await
-            .expect("append")
-            .is_none(),
-        "an event's messageId is stored once"
+        matches!(
+            tx.append_message(&conversation, &elsewhere).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a message naming another conversation is refused"
     );
     drop(tx);
 

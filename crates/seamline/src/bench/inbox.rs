@@ -23,10 +23,18 @@ mod raw;
 mod shape;
 mod visitors;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
+use seamline_bus::Bus;
+use seamline_core::inbox::Channel;
+use seamline_core::WorkspaceId;
+use seamline_server::inbox::{Customer, Inbound, InboundWriter};
 use seamline_server::provision;
+use seamline_store::Backend;
+use sqlx::Connection;
 use tokio::time::Instant;
 
 use super::http::process_cpu;
@@ -85,6 +93,7 @@ pub async fn run(settings: Settings, args: InboxArgs) -> anyhow::Result<()> {
         sockets,
         rate: args.rate,
         messages: u64::from(args.rate) * u64::from(args.duration),
+        history: sockets,
         grace: GRACE,
         two_instances: args.two_instances,
     };
@@ -236,6 +245,18 @@ async fn product(plan: &Plan, place: &Place) -> anyhow::Result<(Measured, Sessio
     )
     .await
     .map_err(runtime::api_error)?;
+    progress(format!(
+        "product: {} earlier customers' chats",
+        plan.history
+    ));
+    history(
+        plan,
+        store_a.clone(),
+        bus_a.clone(),
+        made.workspace.id,
+        place,
+    )
+    .await?;
     let a = shape::product(store_a, bus_a).await?;
     let b = match plan.two_instances {
         true => Some(shape::product(store_b, bus_b).await?),
@@ -252,6 +273,44 @@ async fn product(plan: &Plan, place: &Place) -> anyhow::Result<(Measured, Sessio
         }),
     };
     load(plan, paths, [Some(a), b]).await
+}
+
+/// Writes the workspace's history, earlier customers' chats, through the
+/// product's own inbound path: the run starts on tables the size of a
+/// working shop's, not empty ones. On PostgreSQL the tables' statistics are
+/// then gathered, as autovacuum does on a live database within a minute of
+/// such writes, so that the load's query plans are made for tables of that
+/// size (a plan cached while a table was empty scans it).
+async fn history(
+    plan: &Plan,
+    store: Arc<dyn Backend>,
+    bus: Arc<dyn Bus>,
+    workspace: WorkspaceId,
+    place: &Place,
+) -> anyhow::Result<()> {
+    let writer = InboundWriter::start(store, bus, 1);
+    let at = chrono::Utc::now();
+    let chats = (0..plan.history).map(|n| {
+        writer.receive(Inbound {
+            workspace,
+            channel: Channel::WebChat,
+            customer: Customer {
+                anonymous_id: Some(format!("bench-history-{n}")),
+                ..Customer::default()
+            },
+            body: format!("earlier message #{n}"),
+            external_id: None,
+            at,
+        })
+    });
+    for written in futures::future::join_all(chats).await {
+        written.context("writing the workspace's history")?;
+    }
+    if let Some(url) = place.database_url() {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+    }
+    Ok(())
 }
 
 /// The same load through the raw relay (see [`raw`]).

@@ -21,6 +21,8 @@ pub struct Plan {
     /// Messages per second, spread round-robin over the sockets.
     pub rate: u32,
     pub messages: u64,
+    /// Earlier customers' chats written before the load (one per socket).
+    pub history: usize,
     /// How long the operator's screen may take for the last messages.
     #[serde(skip)]
     pub grace: Duration,
@@ -242,7 +244,8 @@ impl Report {
              machine:  {} x {}, {:.1} GiB RAM, Linux {}, load average {:.2} at start\n\
              (visitors, operator and servers share this process and these cores)\n\
              shape:    {}\n\
-             load:     {} widget sockets, {} messages/s round-robin, {} messages\n\n",
+             load:     {} widget sockets, {} messages/s round-robin, {} messages, \
+             after {} earlier customers' chats\n\n",
             self.date,
             m.nproc,
             m.cpu_model,
@@ -253,6 +256,7 @@ impl Report {
             p.sockets,
             p.rate,
             p.messages,
+            p.history,
         );
         out += &format!(
             "{:<34} {:>7} {:>8} {:>8} {:>8} {:>8}\n",

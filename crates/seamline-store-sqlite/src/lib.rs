@@ -153,6 +153,9 @@ impl SqliteStore {
             .map_err(backend)?;
         let identity_pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(connect)
             .await
             .map_err(backend)?;

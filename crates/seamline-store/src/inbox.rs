@@ -447,9 +447,10 @@ pub trait InboundTx: IdentityTx {
         profile: ProfileId,
         at: DateTime<Utc>,
     ) -> StoreResult<(StoredConversation, bool)>;
-    /// As [`InboxStore::append_message`], to `conversation` as this
-    /// transaction read it (so it is not read again). `Conflict` when the
-    /// message names another conversation.
+    /// As [`InboxStore::append_message`], to `conversation`, which must be
+    /// the row as read in this same transaction (it is not read again, and
+    /// its state is written back with the message's changes). `Conflict`
+    /// when the message names another conversation.
     async fn append_message(
         &mut self,
         conversation: &StoredConversation,

@@ -276,6 +276,13 @@ pub async fn unmerge(
         .iter()
         .flat_map(|e| observe(&tracked_of(e), policy).identifiers)
         .collect();
+    // Another person's erased identifier can sit in these events' payloads
+    // (resolution dropped it when they arrived): the replay drops it too.
+    let erased = tx.erased(&identifiers).await?;
+    let identifiers: Vec<Identifier> = identifiers
+        .into_iter()
+        .filter(|id| !erased.contains(id))
+        .collect();
     let mut around = tx.load(&identifiers, &[live.id]).await?;
     let held: Vec<Identifier> = around
         .profiles
@@ -303,7 +310,7 @@ pub async fn unmerge(
         };
     }
     let mut ops = vec![IdentityOp::Reset { profile: live.id }];
-    let (replayed, profiles) = replay(&events, around, ws, policy, &mut ops);
+    let (replayed, profiles) = replay(&events, around, ws, policy, &erased, &mut ops);
     ops.retain(
         |op| !matches!(op, IdentityOp::Share { identifier, .. } if was_shared.contains(identifier)),
     );
@@ -361,13 +368,15 @@ fn replay(
     around: Snapshot,
     ws: WorkspaceId,
     policy: &IdentityPolicy,
+    erased: &[Identifier],
     ops: &mut Vec<IdentityOp>,
 ) -> (Vec<ProfileId>, HashMap<ProfileId, Profile>) {
     let mut graph = IdentityGraph::from_snapshot(around);
     let mut profiles: HashMap<ProfileId, Profile> = HashMap::new();
     let mut assigned: Vec<ProfileId> = Vec::new();
     for event in events {
-        let observation = observe(&tracked_of(event), policy);
+        let mut observation = observe(&tracked_of(event), policy);
+        observation.identifiers.retain(|id| !erased.contains(id));
         if observation.identifiers.is_empty() {
             continue;
         }

@@ -75,23 +75,7 @@ pub async fn resolve_new_in(
     event: &StoredEvent,
 ) -> StoreResult<Placed> {
     let observation = observe(&tracked_of(event), policy);
-    if observation.identifiers.is_empty() {
-        return Ok(Placed::default());
-    }
-    let snapshot = tx.load(&observation.identifiers, &[]).await?;
-    // Erasure deletes what it erases and nothing links an erased identifier
-    // again, so only an identifier nobody holds can be erased: a returning
-    // customer costs no lookup.
-    let unheld: Vec<Identifier> = observation
-        .identifiers
-        .iter()
-        .filter(|id| !snapshot.profiles.iter().any(|(_, held)| held.contains(id)))
-        .cloned()
-        .collect();
-    let erased = match unheld.is_empty() {
-        true => Vec::new(),
-        false => tx.erased(&unheld).await?,
-    };
+    let erased = tx.erased(&observation.identifiers).await?;
     let identifiers: Vec<Identifier> = observation
         .identifiers
         .iter()
@@ -101,7 +85,7 @@ pub async fn resolve_new_in(
     if identifiers.is_empty() {
         return Ok(Placed::default());
     }
-    let mut graph = IdentityGraph::from_snapshot(snapshot);
+    let mut graph = IdentityGraph::from_snapshot(tx.load(&identifiers, &[]).await?);
     let resolution = graph.resolve(&identifiers, event.id.as_uuid(), event.timestamp, policy);
     let profile = resolution.profile.map(ProfileId);
     let mut ops = Vec::new();

@@ -176,10 +176,13 @@ pub(super) async fn write_all<'a>(
     }
     if pending.merged && received.len() > 1 {
         // A later message may have merged an earlier one's conversation
-        // away: each sender gets the conversation their message is in now.
+        // away (moving its messages along): each sender gets the
+        // conversation their message is in now.
         for r in &mut received {
             let at = r.message.message.message.at;
-            r.message.conversation = tx.conversation_for_profile(r.profile, at).await?.0;
+            let now = tx.conversation_for_profile(r.profile, at).await?.0;
+            r.message.message.message.conversation = now.conversation.id;
+            r.message.conversation = now;
         }
     }
     tx.queue_for_bus(&pending.events).await?;

@@ -544,6 +544,10 @@ async fn a_merge_inside_a_batch_answers_each_sender_with_the_conversation_left()
         first.message.conversation.conversation.id, left,
         "the first sender is answered with the conversation their message is in now"
     );
+    assert_eq!(
+        first.message.message.message.conversation, left,
+        "and their message says so too"
+    );
     let bodies: Vec<String> = app
         .store
         .list_messages(

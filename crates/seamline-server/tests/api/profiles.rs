@@ -409,6 +409,39 @@ async fn export_holds_everything_and_erase_leaves_nothing_behind() {
         .api_get("/api/v1/profiles/lookup?type=email&value=erase.me%40example.ru")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Nor does undoing a merge, whose replay reads that e-mail again in
+    // another person's event.
+    app.send(vec![
+        json!({"type": "identify", "anonymousId": "c3", "traits": {"email": "erase.me@example.ru", "phone": "+79160000003"}}),
+        json!({"type": "identify", "anonymousId": "c4", "traits": {"name": "Вера"}}),
+        json!({"type": "identify", "anonymousId": "c4", "traits": {"phone": "+79160000003"}}),
+    ])
+    .await;
+    app.settled(5).await;
+    let merged = app.lookup("phone", "+79160000003").await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let merges = app
+        .api_get(&format!("/api/v1/profiles/{merged}/merges"))
+        .await
+        .1;
+    let (status, body) = app
+        .api_post(
+            &format!("/api/v1/profiles/{merged}/unmerge"),
+            &json!({"merge_id": merges["data"][0]["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app
+        .api_get("/api/v1/profiles/lookup?type=email&value=erase.me%40example.ru")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the replay links no erased identifier"
+    );
 }
 
 /// Every text value of every row of every table that contains any needle.

@@ -158,15 +158,17 @@ pub(super) async fn write_all<'a>(
 ) -> Result<Vec<Received>, InboxError> {
     let policy = policy_of(store, workspace).await?;
     let mut tx = store.begin_inbound(workspace).await?;
-    let mut batch = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
-    let mut received = Vec::with_capacity(batch.messages.len());
+    let Batch {
+        messages,
+        mut delivered,
+    } = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
+    let mut received = Vec::with_capacity(messages.len());
     let mut pending = Pending::default();
-    for (i, (inbound, _, files)) in std::mem::take(&mut batch.messages).into_iter().enumerate() {
-        let event = batch.events.get_mut(i).and_then(Option::take);
+    for (inbound, files, event) in messages {
         let r = write(
             tx.as_mut(),
             &policy,
-            &mut batch.delivered,
+            &mut delivered,
             inbound,
             event,
             files,
@@ -192,14 +194,14 @@ pub(super) async fn write_all<'a>(
 
 /// A batch with what it shares read and written up front.
 struct Batch<'a> {
-    messages: Vec<(&'a Inbound, NewEvent, Vec<Attachment>)>,
+    /// Per message, in arrival order: the message, its files, and its event
+    /// as appended (`None` for a provider's retry, which appends none, or
+    /// for an event already stored).
+    messages: Vec<(&'a Inbound, Vec<Attachment>, Option<StoredEvent>)>,
     /// Messages providers already delivered, by channel and their id;
     /// each message of the batch joins it once written, so that a retry
     /// within the batch finds it too.
     delivered: HashMap<(Channel, String), StoredMessage>,
-    /// Per message, its event as appended: `None` for a provider's retry
-    /// (no event), or an event already stored.
-    events: Vec<Option<StoredEvent>>,
 }
 
 impl<'a> Batch<'a> {
@@ -220,37 +222,36 @@ impl<'a> Batch<'a> {
         // A retry (of a delivered message, or of one earlier in the batch)
         // appends no event of its own.
         let mut seen = HashSet::new();
-        let fresh: Vec<bool> = messages
-            .iter()
-            .map(|(i, _, _)| match &i.external_id {
+        let mut new_events = Vec::with_capacity(messages.len());
+        let mut heads = Vec::with_capacity(messages.len());
+        for (inbound, event, files) in messages {
+            let fresh = match &inbound.external_id {
                 Some(id) => {
-                    let key = (i.channel, id.clone());
+                    let key = (inbound.channel, id.clone());
                     !delivered.contains_key(&key) && seen.insert(key)
                 }
                 None => true,
-            })
-            .collect();
-        let new_events: Vec<NewEvent> = messages
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, fresh)| **fresh)
-            .map(|((_, event, _), _)| event.clone())
-            .collect();
+            };
+            if fresh {
+                new_events.push(event);
+            }
+            heads.push((inbound, files, fresh));
+        }
         let mut appended = tx.append_events(&new_events).await?.into_iter();
-        let events = fresh
-            .iter()
-            .map(|fresh| {
-                if *fresh {
+        let messages = heads
+            .into_iter()
+            .map(|(inbound, files, fresh)| {
+                let event = if fresh {
                     appended.next().flatten()
                 } else {
                     None
-                }
+                };
+                (inbound, files, event)
             })
             .collect();
         Ok(Batch {
             messages,
             delivered,
-            events,
         })
     }
 }

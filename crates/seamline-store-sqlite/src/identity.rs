@@ -2,6 +2,8 @@
 //! apply the server's writes. `BEGIN IMMEDIATE` takes SQLite's write lock at
 //! once, so resolutions are serialised.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{Identifier, Snapshot};
@@ -192,14 +194,14 @@ async fn load_snapshot(
         return Ok(Snapshot::default());
     }
     // The identifiers as a table joined on the identifier index (ORed
-    // pairs let SQLite scan the workspace's identifiers instead).
+    // pairs let SQLite scan the workspace's identifiers instead), each once:
+    // an unmerge passes every event's, and a statement's binds are limited.
+    let distinct: BTreeSet<(&str, &str)> = identifiers
+        .iter()
+        .map(|id| (id.kind.as_str(), id.value.as_str()))
+        .collect();
     let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("WITH w(kind, value) AS (");
-    inbox::push_pairs(
-        &mut select,
-        identifiers
-            .iter()
-            .map(|id| (id.kind.as_str(), id.value.as_str())),
-    );
+    inbox::push_pairs(&mut select, distinct.into_iter());
     select
         .push("), holders AS (SELECT i.profile_id, i.active_profile FROM w JOIN profile_identifiers i ON i.workspace_id = ")
         .push_bind(ws)

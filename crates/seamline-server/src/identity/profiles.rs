@@ -272,10 +272,12 @@ pub async fn unmerge(
     }
     let events = all_events(store, ws, live.id).await?;
     let mut tx = store.begin_identity(ws).await?;
-    let identifiers: Vec<Identifier> = events
+    let mut identifiers: Vec<Identifier> = events
         .iter()
         .flat_map(|e| observe(&tracked_of(e), policy).identifiers)
         .collect();
+    identifiers.sort();
+    identifiers.dedup();
     // Another person's erased identifier can sit in these events' payloads
     // (resolution dropped it when they arrived): the replay drops it too.
     let erased = tx.erased(&identifiers).await?;

@@ -342,21 +342,23 @@ async fn must_conversation(
         .ok_or(StoreError::NotFound("conversation"))
 }
 
-/// Opens a conversation for `profile` (of the workspace) unless it has one;
-/// whether it did. A racing insert for the same profile waits for this one.
+/// Opens a conversation for `profile` (of the workspace; for the profile it
+/// was merged into, if it was) unless it has one: the conversation opened,
+/// if it was. A racing insert for the same profile waits for this one.
 async fn open_conversation(
     conn: &mut PgConnection,
     ws: WorkspaceId,
     profile: ProfileId,
     at: DateTime<Utc>,
-) -> StoreResult<bool> {
+) -> StoreResult<Option<StoredConversation>> {
     let (status, _) = codec::status_columns(&Status::Open);
-    let done = sqlx::query(&format!(
+    let created = sqlx::query(&format!(
         "INSERT INTO conversations (id, workspace_id, profile_id, status, priority, labels, bot_state,
                                     created_at, updated_at, unread, activity_seq, version)
-         SELECT $3, $1, id, $4, $5, '[]', $6, $7, $7, 0, {NEXT_SEQ}, 1
+         SELECT $3, $1, COALESCE(merged_into, id), $4, $5, '[]', $6, $7, $7, 0, {NEXT_SEQ}, 1
          FROM profiles WHERE workspace_id = $1 AND id = $2
-         ON CONFLICT (workspace_id, profile_id) DO NOTHING"
+         ON CONFLICT (workspace_id, profile_id) DO NOTHING
+         RETURNING *"
     ))
     .bind(ws.as_uuid())
     .bind(profile.as_uuid())
@@ -365,10 +367,10 @@ async fn open_conversation(
     .bind(Priority::None.as_str())
     .bind(codec::json(&BotState::NotStarted)?)
     .bind(at)
-    .execute(conn)
+    .fetch_optional(conn)
     .await
     .map_err(backend)?;
-    Ok(done.rows_affected() == 1)
+    created.as_ref().map(rows::conversation).transpose()
 }
 
 /// Writes every column a conversation's state has, one version up; with
@@ -451,20 +453,24 @@ pub(crate) async fn conversation_for_profile_in(
     if let Some(row) = row {
         return Ok((rows::conversation(&row)?, false));
     }
-    let live: Option<Uuid> = sqlx::query_scalar(
-        "SELECT COALESCE(merged_into, id) FROM profiles WHERE workspace_id = $1 AND id = $2",
+    if let Some(opened) = open_conversation(&mut *conn, ws, profile, at).await? {
+        return Ok((opened, true));
+    }
+    // No such profile, or its conversation was opened since the read above.
+    let row = sqlx::query(
+        "SELECT * FROM conversations
+         WHERE workspace_id = $1
+           AND profile_id = (SELECT COALESCE(merged_into, id) FROM profiles
+                             WHERE workspace_id = $1 AND id = $2)
+         FOR UPDATE",
     )
     .bind(ws.as_uuid())
     .bind(profile.as_uuid())
     .fetch_optional(&mut *conn)
     .await
-    .map_err(backend)?;
-    let live = ProfileId(live.ok_or(StoreError::NotFound("profile"))?);
-    let created = open_conversation(&mut *conn, ws, live, at).await?;
-    let conversation = conversation_of(&mut *conn, ws, live)
-        .await?
-        .ok_or(StoreError::NotFound("profile"))?;
-    Ok((conversation, created))
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound("profile"))?;
+    Ok((rows::conversation(&row)?, false))
 }
 
 pub(crate) async fn conversation(

@@ -347,21 +347,23 @@ async fn must_conversation(
         .ok_or(StoreError::NotFound("conversation"))
 }
 
-/// Opens a conversation for `profile` (of the workspace) unless it has one;
-/// whether it did.
+/// Opens a conversation for `profile` (of the workspace; for the profile it
+/// was merged into, if it was) unless it has one: the conversation opened,
+/// if it was.
 async fn open_conversation(
     conn: &mut SqliteConnection,
     ws: WorkspaceId,
     profile: ProfileId,
     at: DateTime<Utc>,
-) -> StoreResult<bool> {
+) -> StoreResult<Option<StoredConversation>> {
     let (status, _) = codec::status_columns(&Status::Open);
-    let done = sqlx::query(&format!(
+    let created = sqlx::query(&format!(
         "INSERT INTO conversations (id, workspace_id, profile_id, status, priority, labels, bot_state,
                                     created_at, updated_at, unread, activity_seq, version)
-         SELECT ?3, ?1, id, ?4, ?5, '[]', ?6, ?7, ?7, 0, {NEXT_SEQ}, 1
+         SELECT ?3, ?1, COALESCE(merged_into, id), ?4, ?5, '[]', ?6, ?7, ?7, 0, {NEXT_SEQ}, 1
          FROM profiles WHERE workspace_id = ?1 AND id = ?2
-         ON CONFLICT (workspace_id, profile_id) DO NOTHING"
+         ON CONFLICT (workspace_id, profile_id) DO NOTHING
+         RETURNING *"
     ))
     .bind(ws.as_uuid())
     .bind(profile.as_uuid())
@@ -370,10 +372,10 @@ async fn open_conversation(
     .bind(Priority::None.as_str())
     .bind(text(&BotState::NotStarted)?)
     .bind(millis(at))
-    .execute(conn)
+    .fetch_optional(conn)
     .await
     .map_err(backend)?;
-    Ok(done.rows_affected() == 1)
+    created.as_ref().map(rows::conversation).transpose()
 }
 
 /// Writes every column a conversation's state has, one version up; with
@@ -459,11 +461,13 @@ pub(crate) async fn conversation_for_profile_in(
         return Ok((rows::conversation(&row)?, false));
     }
     let live = ProfileId(row.try_get("live_profile").map_err(backend)?);
-    let created = open_conversation(&mut *conn, ws, live, at).await?;
+    if let Some(opened) = open_conversation(&mut *conn, ws, live, at).await? {
+        return Ok((opened, true));
+    }
     let conversation = conversation_of(&mut *conn, ws, live)
         .await?
         .ok_or(StoreError::NotFound("profile"))?;
-    Ok((conversation, created))
+    Ok((conversation, false))
 }
 
 pub(crate) async fn conversation(

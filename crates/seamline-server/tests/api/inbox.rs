@@ -399,7 +399,8 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
         "Сообщение 0",
         "tg-g0",
     ));
-    let results = futures::future::join_all(inbound.into_iter().map(|m| writer.receive(m))).await;
+    // Delivered together: one batch, whatever the threads' timing.
+    let results = writer.receive_all(inbound).await;
 
     assert!(
         matches!(&results[10], Err(InboxError::Invalid(e)) if e.field == "customer"),
@@ -532,9 +533,9 @@ async fn a_merge_inside_a_batch_answers_each_sender_with_the_conversation_left()
         "Мой телефон",
         "web-m2",
     );
-    let [first, second] = [writer.receive(first), writer.receive(second)];
-    let (first, second) = futures::future::join(first, second).await;
-    let (first, second) = (first.expect("first"), second.expect("second"));
+    let mut answers = writer.receive_all(vec![first, second]).await.into_iter();
+    let first = answers.next().expect("an answer").expect("first");
+    let second = answers.next().expect("an answer").expect("second");
     let left = known.message.conversation.conversation.id;
     assert_eq!(
         second.message.conversation.conversation.id, left,

@@ -1,5 +1,7 @@
 //! Resolving one committed event into its profile.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
@@ -38,8 +40,16 @@ pub async fn resolve_events(
     events: &[&StoredEvent],
 ) -> StoreResult<()> {
     let mut tx = store.begin_inbound(workspace).await?;
+    let mut fresh: Vec<&StoredEvent> = Vec::with_capacity(events.len());
     for event in events {
-        let placed = resolve_in(tx.as_mut(), policy, event).await?;
+        let repeated = fresh.iter().any(|e| e.id == event.id);
+        if !repeated && !tx.is_assigned(event.id).await? {
+            fresh.push(event);
+        }
+    }
+    let mut graph = BatchGraph::load(tx.as_mut(), policy, &fresh).await?;
+    for event in fresh {
+        let placed = graph.resolve_new(tx.as_mut(), policy, event).await?;
         for (survivor, absorbed, at) in placed.merged {
             tx.merge_conversations(survivor, absorbed, at).await?;
         }
@@ -74,52 +84,96 @@ pub async fn resolve_new_in(
     policy: &IdentityPolicy,
     event: &StoredEvent,
 ) -> StoreResult<Placed> {
-    let observation = observe(&tracked_of(event), policy);
-    let erased = tx.erased(&observation.identifiers).await?;
-    let identifiers: Vec<Identifier> = observation
-        .identifiers
-        .iter()
-        .filter(|id| !erased.contains(id))
-        .cloned()
-        .collect();
-    if identifiers.is_empty() {
-        return Ok(Placed::default());
-    }
-    let mut graph = IdentityGraph::from_snapshot(tx.load(&identifiers, &[]).await?);
-    let resolution = graph.resolve(&identifiers, event.id.as_uuid(), event.timestamp, policy);
-    let profile = resolution.profile.map(ProfileId);
-    let mut ops = Vec::new();
-    if let Some(profile) = profile {
-        let traits = observation.traits_for(|id| graph.profile_of(id), profile.as_uuid());
-        let cx = EventContext {
-            workspace: event.workspace_id,
-            event: event.id,
-            at: event.timestamp,
-            source: "track",
-            traits: &traits,
+    let mut graph = BatchGraph::load(tx, policy, &[event]).await?;
+    graph.resolve_new(tx, policy, event).await
+}
+
+/// The part of the identity graph a batch of events touches, read once for
+/// all of them: each event then resolves in memory on what the events
+/// before it left (the graph changes as the store does), and only its
+/// writes go to the store. Between two events of the batch nothing else
+/// writes the identifiers: the transaction holds the workspace's lock.
+pub struct BatchGraph {
+    graph: IdentityGraph,
+    /// The batch's identifiers that were erased and may never link again.
+    erased: HashSet<Identifier>,
+}
+
+impl BatchGraph {
+    /// Reads what `events` (to be resolved in `tx`, in any order) touch.
+    pub async fn load(
+        tx: &mut dyn IdentityTx,
+        policy: &IdentityPolicy,
+        events: &[&StoredEvent],
+    ) -> StoreResult<Self> {
+        let mut wanted: Vec<Identifier> = events
+            .iter()
+            .flat_map(|event| observe(&tracked_of(event), policy).identifiers)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let erased: HashSet<Identifier> = tx.erased(&wanted).await?.into_iter().collect();
+        wanted.retain(|id| !erased.contains(id));
+        let graph = match wanted.is_empty() {
+            true => IdentityGraph::default(),
+            false => IdentityGraph::from_snapshot(tx.load(&wanted, &[]).await?),
         };
-        ops.extend(decision_ops(&resolution.decisions, &cx));
-        ops.extend(share_ops(&graph, &identifiers));
-        ops.push(placement_op(&graph, &identifiers, event, Some(profile)));
-        tx.apply(&ops).await?;
-        let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
-        tx.apply(&[touch]).await?;
-    } else {
-        ops.extend(share_ops(&graph, &identifiers));
-        ops.push(placement_op(&graph, &identifiers, event, None));
-        tx.apply(&ops).await?;
+        Ok(Self { graph, erased })
     }
-    let merged = resolution
-        .decisions
-        .iter()
-        .filter_map(|d| match d {
-            seamline_core::identity::Decision::Merged {
-                survivor, absorbed, ..
-            } => Some((ProfileId(*survivor), ProfileId(*absorbed), event.timestamp)),
-            _ => None,
-        })
-        .collect();
-    Ok(Placed { profile, merged })
+
+    /// Resolves `event`, one of the batch's, and writes what it changed.
+    pub async fn resolve_new(
+        &mut self,
+        tx: &mut dyn IdentityTx,
+        policy: &IdentityPolicy,
+        event: &StoredEvent,
+    ) -> StoreResult<Placed> {
+        let observation = observe(&tracked_of(event), policy);
+        let identifiers: Vec<Identifier> = observation
+            .identifiers
+            .iter()
+            .filter(|id| !self.erased.contains(*id))
+            .cloned()
+            .collect();
+        if identifiers.is_empty() {
+            return Ok(Placed::default());
+        }
+        let graph = &mut self.graph;
+        let resolution = graph.resolve(&identifiers, event.id.as_uuid(), event.timestamp, policy);
+        let profile = resolution.profile.map(ProfileId);
+        let mut ops = Vec::new();
+        if let Some(profile) = profile {
+            let traits = observation.traits_for(|id| graph.profile_of(id), profile.as_uuid());
+            let cx = EventContext {
+                workspace: event.workspace_id,
+                event: event.id,
+                at: event.timestamp,
+                source: "track",
+                traits: &traits,
+            };
+            ops.extend(decision_ops(&resolution.decisions, &cx));
+            ops.extend(share_ops(graph, &identifiers));
+            ops.push(placement_op(graph, &identifiers, event, Some(profile)));
+            tx.apply(&ops).await?;
+            let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
+            tx.apply(&[touch]).await?;
+        } else {
+            ops.extend(share_ops(graph, &identifiers));
+            ops.push(placement_op(graph, &identifiers, event, None));
+            tx.apply(&ops).await?;
+        }
+        let merged = resolution
+            .decisions
+            .iter()
+            .filter_map(|d| match d {
+                seamline_core::identity::Decision::Merged {
+                    survivor, absorbed, ..
+                } => Some((ProfileId(*survivor), ProfileId(*absorbed), event.timestamp)),
+                _ => None,
+            })
+            .collect();
+        Ok(Placed { profile, merged })
+    }
 }
 
 /// The target's traits and first/last seen after this event (and any

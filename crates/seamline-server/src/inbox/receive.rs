@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::automation;
 use super::live::{publish, LiveEvent};
 use super::route::route_conversation;
-use crate::identity::{policy_of, resolve_new_in, Placed};
+use crate::identity::{policy_of, BatchGraph, Placed};
 
 /// Who wrote, as the channel knows them. At least one is needed.
 #[derive(Debug, Clone, Default)]
@@ -162,18 +162,17 @@ pub(super) async fn write_all<'a>(
         messages,
         mut delivered,
     } = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
+    let events: Vec<&StoredEvent> = messages.iter().filter_map(|(_, _, e)| e.as_ref()).collect();
+    let mut graph = BatchGraph::load(tx.as_mut(), &policy, &events).await?;
     let mut received = Vec::with_capacity(messages.len());
     let mut pending = Pending::default();
+    let mut identity = Identity {
+        policy: &policy,
+        graph: &mut graph,
+        pending: &mut pending,
+    };
     for (inbound, files, event) in messages {
-        let r = write(
-            tx.as_mut(),
-            &policy,
-            &mut delivered,
-            inbound,
-            event,
-            files,
-            &mut pending,
-        );
+        let r = write(tx.as_mut(), &mut identity, &mut delivered, inbound, event, files);
         received.push(r.await?);
     }
     if pending.merged && received.len() > 1 {
@@ -284,18 +283,25 @@ pub(super) async fn after_commit(
     })
 }
 
+/// A transaction's identity resolution: the rules, the graph its events
+/// touch (read once), and what its writes leave for its end.
+struct Identity<'a> {
+    policy: &'a IdentityPolicy,
+    graph: &'a mut BatchGraph,
+    pending: &'a mut Pending,
+}
+
 /// The message's writes, all in `tx`: a provider's retry finds the message
 /// it delivered; else the customer's `event` (appended, noted in
-/// `pending`) is resolved, their conversation found or opened, and the
-/// message appended to it.
+/// `identity.pending`) is resolved, their conversation found or opened, and
+/// the message appended to it.
 async fn write(
     tx: &mut dyn InboundTx,
-    policy: &IdentityPolicy,
+    identity: &mut Identity<'_>,
     delivered: &mut HashMap<(Channel, String), StoredMessage>,
     inbound: &Inbound,
     event: Option<StoredEvent>,
     attachments: Vec<Attachment>,
-    pending: &mut Pending,
 ) -> Result<Received, InboxError> {
     let key = inbound.external_id.clone().map(|id| (inbound.channel, id));
     if let Some(existing) = key.as_ref().and_then(|key| delivered.get(key)) {
@@ -313,7 +319,7 @@ async fn write(
             assigned: None,
         });
     }
-    let profile = identify_in(tx, policy, event, pending).await?;
+    let profile = identify_in(tx, identity, event).await?;
     let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
     let message = Message::new(
         ConversationMessageId(Uuid::now_v7()),
@@ -359,27 +365,32 @@ pub(crate) async fn identify(
     let mut tx = store.begin_inbound(inbound.workspace).await?;
     let mut pending = Pending::default();
     let event = tx.append_events(&[event]).await?.pop().flatten();
-    let profile = identify_in(tx.as_mut(), &policy, event, &mut pending).await?;
+    let mut graph = BatchGraph::load(tx.as_mut(), &policy, &Vec::from_iter(&event)).await?;
+    let mut identity = Identity {
+        policy: &policy,
+        graph: &mut graph,
+        pending: &mut pending,
+    };
+    let profile = identify_in(tx.as_mut(), &mut identity, event).await?;
     tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(profile)
 }
 
-/// Resolves `event`, appended in `tx` (noted in `pending`; `None` when it
-/// was stored before). A chat that reveals who the visitor is brings their
-/// earlier conversations along.
+/// Resolves `event`, appended in `tx` (noted in `identity.pending`; `None`
+/// when it was stored before). A chat that reveals who the visitor is
+/// brings their earlier conversations along.
 async fn identify_in(
     tx: &mut dyn InboundTx,
-    policy: &IdentityPolicy,
+    identity: &mut Identity<'_>,
     event: Option<StoredEvent>,
-    pending: &mut Pending,
 ) -> Result<ProfileId, InboxError> {
     let mut placed = Placed::default();
     if let Some(stored) = event {
-        pending.events.push(stored.seq);
-        placed = resolve_new_in(tx, policy, &stored).await?;
+        identity.pending.events.push(stored.seq);
+        placed = identity.graph.resolve_new(tx, identity.policy, &stored).await?;
     }
-    pending.merged |= !placed.merged.is_empty();
+    identity.pending.merged |= !placed.merged.is_empty();
     for (survivor, absorbed, at) in placed.merged {
         tx.merge_conversations(survivor, absorbed, at).await?;
     }

@@ -427,8 +427,9 @@ async fn statuses_that_beat_the_answer_to_the_send_wait_for_it_and_apply_in_orde
     let app = quick_app().await;
     let fake = fake().await;
     let cid = anna_wrote(&app, &fake, "Когда доставка?").await;
-    // Meta sends the reply at once but answers our request 2 s later.
-    fake.fail_next([Failure::AnswerAfter(Duration::from_secs(2))]);
+    // Meta sends the reply at once but answers our request 5 s later (long
+    // enough for the checks below to run before it, on a busy test machine).
+    fake.fail_next([Failure::AnswerAfter(Duration::from_secs(5))]);
     let id = reply(&app, &cid, "Завтра до обеда").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while fake.delivered().is_empty() {

@@ -172,7 +172,14 @@ pub(super) async fn write_all<'a>(
         pending: &mut pending,
     };
     for (inbound, files, event) in messages {
-        let r = write(tx.as_mut(), &mut identity, &mut delivered, inbound, event, files);
+        let r = write(
+            tx.as_mut(),
+            &mut identity,
+            &mut delivered,
+            inbound,
+            event,
+            files,
+        );
         received.push(r.await?);
     }
     if pending.merged && received.len() > 1 {
@@ -388,7 +395,10 @@ async fn identify_in(
     let mut placed = Placed::default();
     if let Some(stored) = event {
         identity.pending.events.push(stored.seq);
-        placed = identity.graph.resolve_new(tx, identity.policy, &stored).await?;
+        placed = identity
+            .graph
+            .resolve_new(tx, identity.policy, &stored)
+            .await?;
     }
     identity.pending.merged |= !placed.merged.is_empty();
     for (survivor, absorbed, at) in placed.merged {

@@ -16,6 +16,7 @@ mod channels;
 mod conversations;
 mod email;
 mod events_api;
+mod identity_batch;
 mod identity_rules;
 mod inbox;
 mod inbox_live;

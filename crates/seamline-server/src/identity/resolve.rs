@@ -1,13 +1,13 @@
 //! Resolving one committed event into its profile.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
 use seamline_core::ProfileId;
 use seamline_core::WorkspaceId;
-use seamline_store::{Backend, IdentityOp, IdentityTx, StoreResult, StoredEvent};
+use seamline_store::{Backend, IdentityOp, IdentityTx, Profile, StoreResult, StoredEvent};
 
 use super::ops::{
     absorb_profile, decision_ops, merge_traits, placement_op, share_ops, EventContext,
@@ -54,6 +54,7 @@ pub async fn resolve_events(
             tx.merge_conversations(survivor, absorbed, at).await?;
         }
     }
+    graph.finish(tx.as_mut()).await?;
     tx.commit().await
 }
 
@@ -85,7 +86,9 @@ pub async fn resolve_new_in(
     event: &StoredEvent,
 ) -> StoreResult<Placed> {
     let mut graph = BatchGraph::load(tx, policy, &[event]).await?;
-    graph.resolve_new(tx, policy, event).await
+    let placed = graph.resolve_new(tx, policy, event).await?;
+    graph.finish(tx).await?;
+    Ok(placed)
 }
 
 /// The part of the identity graph a batch of events touches, read once for
@@ -97,6 +100,14 @@ pub struct BatchGraph {
     graph: IdentityGraph,
     /// The batch's identifiers that were erased and may never link again.
     erased: HashSet<Identifier>,
+    /// The graph's profiles as the batch's writes leave them (traits and
+    /// first/last seen change only by this batch's touches).
+    profiles: HashMap<ProfileId, Profile>,
+    /// Events' placements and profiles' touches not written yet: nothing
+    /// in the batch reads them back, so they are written together, one
+    /// statement each where the store can, before any write that moves
+    /// events or profiles ([`BatchGraph::finish`] writes the rest).
+    deferred: Vec<IdentityOp>,
 }
 
 impl BatchGraph {
@@ -114,11 +125,35 @@ impl BatchGraph {
         wanted.dedup();
         let erased: HashSet<Identifier> = tx.erased(&wanted).await?.into_iter().collect();
         wanted.retain(|id| !erased.contains(id));
-        let graph = match wanted.is_empty() {
-            true => IdentityGraph::default(),
-            false => IdentityGraph::from_snapshot(tx.load(&wanted, &[]).await?),
+        if wanted.is_empty() {
+            return Ok(Self {
+                graph: IdentityGraph::default(),
+                erased,
+                profiles: HashMap::new(),
+                deferred: Vec::new(),
+            });
+        }
+        let snapshot = tx.load(&wanted, &[]).await?;
+        let held: Vec<ProfileId> = snapshot
+            .profiles
+            .iter()
+            .map(|(p, _)| ProfileId(*p))
+            .collect();
+        let profiles = match held.is_empty() {
+            true => HashMap::new(),
+            false => tx
+                .profiles(&held)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p))
+                .collect(),
         };
-        Ok(Self { graph, erased })
+        Ok(Self {
+            graph: IdentityGraph::from_snapshot(snapshot),
+            erased,
+            profiles,
+            deferred: Vec::new(),
+        })
     }
 
     /// Resolves `event`, one of the batch's, and writes what it changed.
@@ -154,13 +189,15 @@ impl BatchGraph {
             ops.extend(decision_ops(&resolution.decisions, &cx));
             ops.extend(share_ops(graph, &identifiers));
             ops.push(placement_op(graph, &identifiers, event, Some(profile)));
-            tx.apply(&ops).await?;
-            let touch = touch_op(tx, &resolution.decisions, profile, &cx).await?;
-            tx.apply(&[touch]).await?;
+            self.write(tx, ops).await?;
+            let touch = self
+                .touch_op(tx, &resolution.decisions, profile, &cx)
+                .await?;
+            self.deferred.push(touch);
         } else {
             ops.extend(share_ops(graph, &identifiers));
             ops.push(placement_op(graph, &identifiers, event, None));
-            tx.apply(&ops).await?;
+            self.write(tx, ops).await?;
         }
         let merged = resolution
             .decisions
@@ -174,45 +211,117 @@ impl BatchGraph {
             .collect();
         Ok(Placed { profile, merged })
     }
+
+    /// Writes what the batch left unwritten. Call it before anything reads
+    /// events' profiles or profiles' traits, and before the commit.
+    pub async fn finish(&mut self, tx: &mut dyn IdentityTx) -> StoreResult<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        tx.apply(&in_runs(std::mem::take(&mut self.deferred))).await
+    }
+
+    /// Writes `ops` in order: placements and touches are deferred; an op
+    /// that moves events or profiles first writes what was deferred.
+    async fn write(&mut self, tx: &mut dyn IdentityTx, ops: Vec<IdentityOp>) -> StoreResult<()> {
+        let (later, now): (Vec<_>, Vec<_>) = ops.into_iter().partition(deferrable);
+        if now.iter().any(|op| !beside_deferred(op)) {
+            self.finish(tx).await?;
+        }
+        if !now.is_empty() {
+            tx.apply(&now).await?;
+        }
+        self.deferred.extend(later);
+        Ok(())
+    }
+
+    /// The target's traits and first/last seen after this event (and any
+    /// profiles it absorbed), kept for the batch's next events.
+    async fn touch_op(
+        &mut self,
+        tx: &mut dyn IdentityTx,
+        decisions: &[seamline_core::identity::Decision],
+        profile: ProfileId,
+        cx: &EventContext<'_>,
+    ) -> StoreResult<IdentityOp> {
+        use seamline_core::identity::Decision;
+        let absorbed: Vec<ProfileId> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Merged { absorbed, .. } => Some(ProfileId(*absorbed)),
+                _ => None,
+            })
+            .collect();
+        // Profiles this batch created are read once, after their creation.
+        let unread: Vec<ProfileId> = std::iter::once(profile)
+            .chain(absorbed.iter().copied())
+            .filter(|p| !self.profiles.contains_key(p))
+            .collect();
+        if !unread.is_empty() {
+            let read = tx.profiles(&unread).await?;
+            self.profiles.extend(read.into_iter().map(|p| (p.id, p)));
+        }
+        let Some(mut target) = self.profiles.get(&profile).cloned() else {
+            return Err(seamline_store::StoreError::NotFound("profile"));
+        };
+        for other in absorbed.iter().filter_map(|p| self.profiles.get(p)) {
+            absorb_profile(&mut target, other);
+        }
+        merge_traits(&mut target, cx.traits, cx.at);
+        // A login that claims a session's anonymous events was there since then.
+        let claimed_since = decisions.iter().filter_map(|d| match d {
+            Decision::Claimed { since, .. } => Some(*since),
+            _ => None,
+        });
+        let first = claimed_since.fold(cx.at, DateTime::min);
+        target.first_seen = target.first_seen.min(first);
+        target.last_seen = target.last_seen.max(cx.at);
+        let touch = IdentityOp::Touch {
+            profile,
+            first_seen: target.first_seen,
+            last_seen: target.last_seen,
+            traits: target.traits.clone(),
+            trait_times: target.trait_times.clone(),
+        };
+        self.profiles.insert(profile, target);
+        Ok(touch)
+    }
 }
 
-/// The target's traits and first/last seen after this event (and any
-/// profiles it absorbed).
-async fn touch_op(
-    tx: &mut dyn IdentityTx,
-    decisions: &[seamline_core::identity::Decision],
-    profile: ProfileId,
-    cx: &EventContext<'_>,
-) -> StoreResult<IdentityOp> {
-    use seamline_core::identity::Decision;
-    let absorbed: Vec<ProfileId> = decisions
-        .iter()
-        .filter_map(|d| match d {
-            Decision::Merged { absorbed, .. } => Some(ProfileId(*absorbed)),
-            _ => None,
+/// Placements and touches: written after the batch's other writes.
+fn deferrable(op: &IdentityOp) -> bool {
+    matches!(op, IdentityOp::Assign { .. } | IdentityOp::Touch { .. })
+}
+
+/// Writes that deferred placements and touches may follow: they touch
+/// neither events' profiles nor profiles' traits and times.
+fn beside_deferred(op: &IdentityOp) -> bool {
+    matches!(
+        op,
+        IdentityOp::CreateProfile { .. }
+            | IdentityOp::Own { .. }
+            | IdentityOp::Share { .. }
+            | IdentityOp::Merge(_)
+            | IdentityOp::Conflict(_)
+    )
+}
+
+/// Deferred placements, then touches, each the last one per event or
+/// profile (a touch carries the profile's whole state): runs a store
+/// writes in one statement.
+fn in_runs(deferred: Vec<IdentityOp>) -> Vec<IdentityOp> {
+    let mut placed = HashSet::new();
+    let mut touched = HashSet::new();
+    let mut runs: Vec<IdentityOp> = deferred
+        .into_iter()
+        .rev()
+        .filter(|op| match op {
+            IdentityOp::Assign { event, .. } => placed.insert(*event),
+            IdentityOp::Touch { profile, .. } => touched.insert(*profile),
+            _ => true,
         })
         .collect();
-    let mut wanted = vec![profile];
-    wanted.extend(&absorbed);
-    let loaded = tx.profiles(&wanted).await?;
-    let Some(mut target) = loaded.iter().find(|p| p.id == profile).cloned() else {
-        return Err(seamline_store::StoreError::NotFound("profile"));
-    };
-    for other in loaded.iter().filter(|p| absorbed.contains(&p.id)) {
-        absorb_profile(&mut target, other);
-    }
-    merge_traits(&mut target, cx.traits, cx.at);
-    // A login that claims a session's anonymous events was there since then.
-    let claimed_since = decisions.iter().filter_map(|d| match d {
-        Decision::Claimed { since, .. } => Some(*since),
-        _ => None,
-    });
-    let first = claimed_since.fold(cx.at, DateTime::min);
-    Ok(IdentityOp::Touch {
-        profile,
-        first_seen: target.first_seen.min(first),
-        last_seen: target.last_seen.max(cx.at),
-        traits: target.traits,
-        trait_times: target.trait_times,
-    })
+    runs.reverse();
+    runs.sort_by_key(|op| !matches!(op, IdentityOp::Assign { .. }));
+    runs
 }

@@ -182,6 +182,7 @@ pub(super) async fn write_all<'a>(
         );
         received.push(r.await?);
     }
+    graph.finish(tx.as_mut()).await?;
     if pending.merged && received.len() > 1 {
         // A later message may have merged an earlier one's conversation
         // away (moving its messages along): each sender gets the
@@ -379,6 +380,7 @@ pub(crate) async fn identify(
         pending: &mut pending,
     };
     let profile = identify_in(tx.as_mut(), &mut identity, event).await?;
+    graph.finish(tx.as_mut()).await?;
     tx.queue_for_bus(&pending.events).await?;
     tx.commit().await?;
     Ok(profile)

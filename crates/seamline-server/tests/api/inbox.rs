@@ -455,19 +455,22 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
     // their own message; a provider's retry inside it (the last one) is
     // stored once and appends no event of its own.
     let events_before = store.count_events(ws).await.expect("count");
-    let together = (0..11).map(|n| {
-        let n = n % 10;
-        let body = format!("Вместе {n}");
-        let customer = telegram(&format!("group-{n}"), None);
-        writer.receive(on(
-            &app,
-            Channel::Telegram,
-            customer,
-            &body,
-            &format!("tg-t{n}"),
-        ))
-    });
-    let results: Vec<_> = futures::future::join_all(together)
+    let together = (0..11)
+        .map(|n| {
+            let n = n % 10;
+            let body = format!("Вместе {n}");
+            let customer = telegram(&format!("group-{n}"), None);
+            on(
+                &app,
+                Channel::Telegram,
+                customer,
+                &body,
+                &format!("tg-t{n}"),
+            )
+        })
+        .collect();
+    let results: Vec<_> = writer
+        .receive_all(together)
         .await
         .into_iter()
         .map(|result| result.expect("stored"))
@@ -491,6 +494,10 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
         10,
         "no event for the retry"
     );
+    // Each message's event is its sender's, as written at the batch's end.
+    let sender = app.lookup("telegram", "group-1").await;
+    assert_eq!(sender["event_count"], 2, "{sender}");
+    assert_eq!(sender["id"], results[1].profile.to_string(), "{sender}");
 }
 
 /// A later message in a batch that reveals who an earlier sender is merges

@@ -242,8 +242,20 @@ impl IdentityTx for PgIdentityTx {
     }
 
     async fn apply(&mut self, ops: &[IdentityOp]) -> StoreResult<()> {
-        for op in ops {
-            apply_one(&mut self.tx, self.workspace.as_uuid(), op).await?;
+        let ws = self.workspace.as_uuid();
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let (run, after) = rest.split_at(set_run(rest));
+            match run {
+                [IdentityOp::Assign { .. }, _, ..] => assign_all(&mut self.tx, ws, run).await?,
+                [IdentityOp::Touch { .. }, _, ..] => touch_all(&mut self.tx, ws, run).await?,
+                _ => {
+                    for op in run {
+                        apply_one(&mut self.tx, ws, op).await?;
+                    }
+                }
+            }
+            rest = after;
         }
         Ok(())
     }
@@ -401,6 +413,67 @@ async fn apply_one(conn: &mut PgConnection, ws: Uuid, op: &IdentityOp) -> StoreR
             .await
         }
     }
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Several events' placements in one statement.
+async fn assign_all(conn: &mut PgConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    let placed = placements(run);
+    let events: Vec<Uuid> = placed.iter().map(|(e, _, _)| e.as_uuid()).collect();
+    let seqs: Vec<i64> = placed.iter().map(|(_, seq, _)| *seq).collect();
+    let profiles: Vec<Uuid> = placed.iter().map(|(_, _, p)| p.as_uuid()).collect();
+    sqlx::query(
+        "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id)
+         SELECT $1, * FROM UNNEST($2::uuid[], $3::bigint[], $4::uuid[])
+         ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+    )
+    .bind(ws)
+    .bind(events)
+    .bind(seqs)
+    .bind(profiles)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Several profiles' touches in one statement.
+async fn touch_all(conn: &mut PgConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for op in touches(run) {
+        if let IdentityOp::Touch {
+            profile,
+            traits,
+            trait_times,
+            first_seen,
+            last_seen,
+        } = op
+        {
+            columns.0.push(profile.as_uuid());
+            columns.1.push(serde_json::Value::Object(traits.clone()));
+            columns
+                .2
+                .push(serde_json::Value::Object(trait_times.clone()));
+            columns.3.push(*first_seen);
+            columns.4.push(*last_seen);
+        }
+    }
+    sqlx::query(
+        "UPDATE profiles p
+         SET traits = t.traits, trait_times = t.trait_times, first_seen = t.first_seen, last_seen = t.last_seen
+         FROM UNNEST($2::uuid[], $3::jsonb[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[])
+           AS t(id, traits, trait_times, first_seen, last_seen)
+         WHERE p.workspace_id = $1 AND p.id = t.id",
+    )
+    .bind(ws)
+    .bind(columns.0)
+    .bind(columns.1)
+    .bind(columns.2)
+    .bind(columns.3)
+    .bind(columns.4)
+    .execute(conn)
+    .await
     .map_err(backend)?;
     Ok(())
 }

@@ -170,8 +170,20 @@ impl IdentityTx for SqliteIdentityTx {
     }
 
     async fn apply(&mut self, ops: &[IdentityOp]) -> StoreResult<()> {
-        for op in ops {
-            apply_one(&mut self.tx, self.workspace.as_uuid(), op).await?;
+        let ws = self.workspace.as_uuid();
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let (run, after) = rest.split_at(set_run(rest));
+            match run {
+                [IdentityOp::Assign { .. }, _, ..] => assign_all(&mut self.tx, ws, run).await?,
+                [IdentityOp::Touch { .. }, _, ..] => touch_all(&mut self.tx, ws, run).await?,
+                _ => {
+                    for op in run {
+                        apply_one(&mut self.tx, ws, op).await?;
+                    }
+                }
+            }
+            rest = after;
         }
         Ok(())
     }
@@ -390,6 +402,63 @@ async fn apply_one(conn: &mut SqliteConnection, ws: Uuid, op: &IdentityOp) -> St
         }
     }
     .map_err(backend)?;
+    Ok(())
+}
+
+/// Rows per multi-row statement, well inside SQLite's limit on binds.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Several events' placements, one statement per few hundred.
+async fn assign_all(conn: &mut SqliteConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    for rows in placements(run).chunks(ROWS_PER_STATEMENT) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO event_profiles (workspace_id, event_id, seq, profile_id) ",
+        );
+        insert.push_values(rows, |mut row, (event, seq, profile)| {
+            row.push_bind(ws)
+                .push_bind(event.as_uuid())
+                .push_bind(*seq)
+                .push_bind(profile.as_uuid());
+        });
+        insert.push(
+            " ON CONFLICT (workspace_id, event_id) DO UPDATE SET profile_id = excluded.profile_id",
+        );
+        insert.build().execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Several profiles' touches, one statement per few hundred.
+async fn touch_all(conn: &mut SqliteConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    for rows in touches(run).chunks(ROWS_PER_STATEMENT) {
+        let mut update: QueryBuilder<Sqlite> =
+            QueryBuilder::new("WITH t(id, traits, trait_times, first_seen, last_seen) AS (");
+        update.push_values(rows, |mut row, op| {
+            if let IdentityOp::Touch {
+                profile,
+                traits,
+                trait_times,
+                first_seen,
+                last_seen,
+            } = op
+            {
+                row.push_bind(profile.as_uuid())
+                    .push_bind(serde_json::Value::Object(traits.clone()).to_string())
+                    .push_bind(serde_json::Value::Object(trait_times.clone()).to_string())
+                    .push_bind(millis(*first_seen))
+                    .push_bind(millis(*last_seen));
+            }
+        });
+        update
+            .push(
+                ") UPDATE profiles SET traits = t.traits, trait_times = t.trait_times,
+                   first_seen = t.first_seen, last_seen = t.last_seen
+                 FROM t WHERE profiles.workspace_id = ",
+            )
+            .push_bind(ws)
+            .push(" AND profiles.id = t.id");
+        update.build().execute(&mut *conn).await.map_err(backend)?;
+    }
     Ok(())
 }
 

@@ -186,6 +186,55 @@ pub enum IdentityOp {
     },
 }
 
+/// How many of `ops`, from the first, a backend may write as one set:
+/// a run of placements or of touches (at least one op).
+pub fn set_run(ops: &[IdentityOp]) -> usize {
+    let same = |a: &IdentityOp, b: &IdentityOp| {
+        matches!(
+            (a, b),
+            (IdentityOp::Assign { .. }, IdentityOp::Assign { .. })
+                | (IdentityOp::Touch { .. }, IdentityOp::Touch { .. })
+        )
+    };
+    match ops.first() {
+        Some(first) => ops.iter().take_while(|op| same(first, op)).count().max(1),
+        None => 0,
+    }
+}
+
+/// The placements among `ops` as writing them one by one leaves them: the
+/// last per event.
+pub fn placements(ops: &[IdentityOp]) -> Vec<(EventId, i64, ProfileId)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<_> = ops
+        .iter()
+        .rev()
+        .filter_map(|op| match op {
+            IdentityOp::Assign {
+                event,
+                seq,
+                profile,
+            } if seen.insert(*event) => Some((*event, *seq, *profile)),
+            _ => None,
+        })
+        .collect();
+    last.reverse();
+    last
+}
+
+/// The touches among `ops` as writing them one by one leaves them: the
+/// last per profile (a touch writes the profile's whole state).
+pub fn touches(ops: &[IdentityOp]) -> Vec<&IdentityOp> {
+    let mut seen = std::collections::HashSet::new();
+    let mut last: Vec<&IdentityOp> = ops
+        .iter()
+        .rev()
+        .filter(|op| matches!(op, IdentityOp::Touch { profile, .. } if seen.insert(*profile)))
+        .collect();
+    last.reverse();
+    last
+}
+
 /// A transaction over one workspace's identity graph. Resolutions of one
 /// workspace are serialised (a lock held until commit), so concurrent
 /// events on several instances end in one consistent graph.

@@ -306,22 +306,10 @@ fn beside_deferred(op: &IdentityOp) -> bool {
     )
 }
 
-/// Deferred placements, then touches, each the last one per event or
-/// profile (a touch carries the profile's whole state): runs a store
-/// writes in one statement.
-fn in_runs(deferred: Vec<IdentityOp>) -> Vec<IdentityOp> {
-    let mut placed = HashSet::new();
-    let mut touched = HashSet::new();
-    let mut runs: Vec<IdentityOp> = deferred
-        .into_iter()
-        .rev()
-        .filter(|op| match op {
-            IdentityOp::Assign { event, .. } => placed.insert(*event),
-            IdentityOp::Touch { profile, .. } => touched.insert(*profile),
-            _ => true,
-        })
-        .collect();
-    runs.reverse();
-    runs.sort_by_key(|op| !matches!(op, IdentityOp::Assign { .. }));
-    runs
+/// Deferred placements, then touches: two runs a store writes as sets
+/// (each keeps the last per event or profile, as writing them in order
+/// would).
+fn in_runs(mut deferred: Vec<IdentityOp>) -> Vec<IdentityOp> {
+    deferred.sort_by_key(|op| !matches!(op, IdentityOp::Assign { .. }));
+    deferred
 }

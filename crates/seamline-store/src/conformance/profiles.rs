@@ -32,6 +32,7 @@ pub async fn run_profile_suite<S: Store + ProfileStore>(store: &S, scan: &dyn Ra
     absorb_moves_everything_to_the_survivor(store).await;
     reset_empties_and_revives_a_profile(store).await;
     touch_round_trips_traits_and_times(store).await;
+    touches_written_together_leave_the_last_per_profile(store).await;
     merges_are_recorded_and_undone(store).await;
     conflicts_stay_open_until_resolved(store).await;
     uncommitted_identity_transactions_leave_nothing(store).await;
@@ -776,6 +777,44 @@ pub async fn touch_round_trips_traits_and_times<S: Store + ProfileStore>(store: 
     assert_eq!(Value::Object(touched.traits), json!({"name": "Оля 🙂"}));
     assert_eq!(touched.trait_times.len(), 1);
     assert_eq!((touched.first_seen, touched.last_seen), (t(-100), t(200)));
+}
+
+pub async fn touches_written_together_leave_the_last_per_profile<S: Store + ProfileStore>(
+    store: &S,
+) {
+    let (ws, _, _) = new_workspace(store).await;
+    let (p, q, untouched) = (pid(), pid(), pid());
+    apply(
+        store,
+        ws.id,
+        &[create(p, t(0)), create(q, t(0)), create(untouched, t(0))],
+    )
+    .await;
+    apply(
+        store,
+        ws.id,
+        &[
+            touch(p, json!({"name": "Оля"}), (t(0), t(1))),
+            touch(q, json!({"city": "Казань", "vip": true}), (t(-5), t(2))),
+            touch(p, json!({"name": "Ольга", "city": "Самара"}), (t(0), t(3))),
+        ],
+    )
+    .await;
+    let p_now = must_profile(store, ws.id, p).await;
+    assert_eq!(
+        Value::Object(p_now.traits),
+        json!({"name": "Ольга", "city": "Самара"})
+    );
+    assert_eq!((p_now.first_seen, p_now.last_seen), (t(0), t(3)));
+    let q_now = must_profile(store, ws.id, q).await;
+    assert_eq!(
+        Value::Object(q_now.traits),
+        json!({"city": "Казань", "vip": true})
+    );
+    assert_eq!(q_now.trait_times.len(), 2);
+    assert_eq!((q_now.first_seen, q_now.last_seen), (t(-5), t(2)));
+    let other = must_profile(store, ws.id, untouched).await;
+    assert!(other.traits.is_empty() && other.last_seen == t(0));
 }
 
 pub async fn merges_are_recorded_and_undone<S: Store + ProfileStore>(store: &S) {

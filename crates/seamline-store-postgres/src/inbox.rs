@@ -14,7 +14,7 @@ use seamline_core::{
     ConversationId, ConversationMessageId, MemberId, ProfileId, TeamId, WorkspaceId,
 };
 use seamline_store::*;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::workspace::found;
@@ -434,43 +434,46 @@ pub(crate) async fn conversation_for_profile_in(
     profile: ProfileId,
     at: DateTime<Utc>,
 ) -> StoreResult<(StoredConversation, bool)> {
-    // Every message but a visitor's first finds the live profile's
-    // conversation in this one read, locked. (A scalar subquery rather than
-    // a join: the planner then always searches the conversation by its
-    // profile, even on tables it has no statistics for yet.)
-    let row = sqlx::query(
-        "SELECT * FROM conversations
-         WHERE workspace_id = $1
-           AND profile_id = (SELECT COALESCE(merged_into, id) FROM profiles
-                             WHERE workspace_id = $1 AND id = $2)
-         FOR UPDATE",
-    )
-    .bind(ws.as_uuid())
-    .bind(profile.as_uuid())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if let Some(row) = row {
-        return Ok((rows::conversation(&row)?, false));
+    // One statement either way: the live profile's conversation, locked, or
+    // one opened for it. (The conversation is found through a scalar
+    // subquery, so the plan searches it by its profile even on tables
+    // without statistics.) A second try finds one a racer opened first.
+    let (status, _) = codec::status_columns(&Status::Open);
+    let sql = format!(
+        "WITH live AS (
+           SELECT COALESCE(merged_into, id) AS id FROM profiles WHERE workspace_id = $1 AND id = $2
+         ), found AS (
+           SELECT * FROM conversations
+           WHERE workspace_id = $1 AND profile_id = (SELECT id FROM live)
+           FOR UPDATE
+         ), opened AS (
+           INSERT INTO conversations (id, workspace_id, profile_id, status, priority, labels, bot_state,
+                                      created_at, updated_at, unread, activity_seq, version)
+           SELECT $3, $1, id, $4, $5, '[]', $6, $7, $7, 0, {NEXT_SEQ}, 1 FROM live
+           WHERE NOT EXISTS (SELECT 1 FROM found)
+           ON CONFLICT (workspace_id, profile_id) DO NOTHING
+           RETURNING *
+         )
+         SELECT FALSE AS opened, * FROM found UNION ALL SELECT TRUE AS opened, * FROM opened"
+    );
+    for _ in 0..2 {
+        let row = sqlx::query(&sql)
+            .bind(ws.as_uuid())
+            .bind(profile.as_uuid())
+            .bind(Uuid::now_v7())
+            .bind(status)
+            .bind(Priority::None.as_str())
+            .bind(codec::json(&BotState::NotStarted)?)
+            .bind(at)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend)?;
+        if let Some(row) = row {
+            let opened: bool = row.try_get("opened").map_err(backend)?;
+            return Ok((rows::conversation(&row)?, opened));
+        }
     }
-    if let Some(opened) = open_conversation(&mut *conn, ws, profile, at).await? {
-        return Ok((opened, true));
-    }
-    // No such profile, or its conversation was opened since the read above.
-    let row = sqlx::query(
-        "SELECT * FROM conversations
-         WHERE workspace_id = $1
-           AND profile_id = (SELECT COALESCE(merged_into, id) FROM profiles
-                             WHERE workspace_id = $1 AND id = $2)
-         FOR UPDATE",
-    )
-    .bind(ws.as_uuid())
-    .bind(profile.as_uuid())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?
-    .ok_or(StoreError::NotFound("profile"))?;
-    Ok((rows::conversation(&row)?, false))
+    Err(StoreError::NotFound("profile"))
 }
 
 pub(crate) async fn conversation(

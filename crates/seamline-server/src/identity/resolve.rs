@@ -8,6 +8,7 @@ use seamline_core::tracking::{Enrichment, TrackedEvent};
 use seamline_core::ProfileId;
 use seamline_core::WorkspaceId;
 use seamline_store::{Backend, IdentityOp, IdentityTx, Profile, StoreResult, StoredEvent};
+use serde_json::Map;
 
 use super::ops::{
     absorb_profile, decision_ops, merge_traits, placement_op, share_ops, EventContext,
@@ -189,7 +190,7 @@ impl BatchGraph {
             ops.extend(decision_ops(&resolution.decisions, &cx));
             ops.extend(share_ops(graph, &identifiers));
             ops.push(placement_op(graph, &identifiers, event, Some(profile)));
-            self.write(tx, ops).await?;
+            self.write(tx, event.workspace_id, ops).await?;
             let touch = self
                 .touch_op(tx, &resolution.decisions, profile, &cx)
                 .await?;
@@ -197,7 +198,7 @@ impl BatchGraph {
         } else {
             ops.extend(share_ops(graph, &identifiers));
             ops.push(placement_op(graph, &identifiers, event, None));
-            self.write(tx, ops).await?;
+            self.write(tx, event.workspace_id, ops).await?;
         }
         let merged = resolution
             .decisions
@@ -223,13 +224,33 @@ impl BatchGraph {
 
     /// Writes `ops` in order: placements and touches are deferred; an op
     /// that moves events or profiles first writes what was deferred.
-    async fn write(&mut self, tx: &mut dyn IdentityTx, ops: Vec<IdentityOp>) -> StoreResult<()> {
+    async fn write(
+        &mut self,
+        tx: &mut dyn IdentityTx,
+        workspace: WorkspaceId,
+        ops: Vec<IdentityOp>,
+    ) -> StoreResult<()> {
         let (later, now): (Vec<_>, Vec<_>) = ops.into_iter().partition(deferrable);
         if now.iter().any(|op| !beside_deferred(op)) {
             self.finish(tx).await?;
         }
         if !now.is_empty() {
             tx.apply(&now).await?;
+        }
+        // A profile this batch created is as its creation left it (its key
+        // is a new event's id: nothing held it before).
+        for op in &now {
+            if let IdentityOp::CreateProfile { id, at } = op {
+                self.profiles.entry(*id).or_insert_with(|| Profile {
+                    id: *id,
+                    workspace_id: workspace,
+                    first_seen: *at,
+                    last_seen: *at,
+                    traits: Map::new(),
+                    trait_times: Map::new(),
+                    merged_into: None,
+                });
+            }
         }
         self.deferred.extend(later);
         Ok(())
@@ -252,7 +273,6 @@ impl BatchGraph {
                 _ => None,
             })
             .collect();
-        // Profiles this batch created are read once, after their creation.
         let unread: Vec<ProfileId> = std::iter::once(profile)
             .chain(absorbed.iter().copied())
             .filter(|p| !self.profiles.contains_key(p))

@@ -24,8 +24,13 @@ pub(crate) struct PgIdentityTx {
 /// The workspace's write transaction, for identity alone or for inbound
 /// messages ([`InboundTx`]).
 pub(crate) async fn begin(pool: &PgPool, workspace: WorkspaceId) -> StoreResult<PgIdentityTx> {
-    let mut tx = pool.begin().await.map_err(backend)?;
-    lock_identity(&mut tx, workspace).await?;
+    // The lock rides with `BEGIN` in one round trip (the key is a number
+    // of ours, not input).
+    let key = lock_key(workspace);
+    let tx = pool
+        .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
+        .await
+        .map_err(backend)?;
     Ok(PgIdentityTx { tx, workspace })
 }
 

@@ -117,8 +117,7 @@ impl Application {
             config.channels.clone(),
             stop.clone(),
         ));
-        let inbound =
-            inbox::InboundWriter::start(store.clone(), bus.clone(), config.ingest_writers);
+        let inbound = inbox::InboundWriter::start(store.clone(), bus.clone());
         let state = AppState {
             inbound,
             blobs: inbox::attachments::BlobStore::new(&config.blob_dir),

@@ -24,13 +24,12 @@ pub(crate) struct PgIdentityTx {
 /// The workspace's write transaction, for identity alone or for inbound
 /// messages ([`InboundTx`]).
 pub(crate) async fn begin(pool: &PgPool, workspace: WorkspaceId) -> StoreResult<PgIdentityTx> {
-    // The lock rides with `BEGIN` in one round trip (the key is a number
-    // of ours, not input).
-    let key = lock_key(workspace);
-    let tx = pool
-        .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
-        .await
-        .map_err(backend)?;
+    // The lock is taken after `BEGIN` has been answered: a waiter dropped
+    // while it waits then rolls back, instead of going back to the pool
+    // inside a transaction (which `BEGIN; SELECT pg_advisory_xact_lock(..)`
+    // as one statement would).
+    let mut tx = pool.begin().await.map_err(backend)?;
+    lock_identity(&mut tx, workspace).await?;
     Ok(PgIdentityTx { tx, workspace })
 }
 

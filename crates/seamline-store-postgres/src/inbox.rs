@@ -342,9 +342,9 @@ async fn must_conversation(
         .ok_or(StoreError::NotFound("conversation"))
 }
 
-/// Opens a conversation for `profile` (of the workspace; for the profile it
-/// was merged into, if it was) unless it has one: the conversation opened,
-/// if it was. A racing insert for the same profile waits for this one.
+/// Opens a conversation for `profile` (of the workspace) unless it has
+/// one: the conversation opened, if it was. A racing insert for the same
+/// profile waits for this one.
 async fn open_conversation(
     conn: &mut PgConnection,
     ws: WorkspaceId,
@@ -355,7 +355,7 @@ async fn open_conversation(
     let created = sqlx::query(&format!(
         "INSERT INTO conversations (id, workspace_id, profile_id, status, priority, labels, bot_state,
                                     created_at, updated_at, unread, activity_seq, version)
-         SELECT $3, $1, COALESCE(merged_into, id), $4, $5, '[]', $6, $7, $7, 0, {NEXT_SEQ}, 1
+         SELECT $3, $1, id, $4, $5, '[]', $6, $7, $7, 0, {NEXT_SEQ}, 1
          FROM profiles WHERE workspace_id = $1 AND id = $2
          ON CONFLICT (workspace_id, profile_id) DO NOTHING
          RETURNING *"

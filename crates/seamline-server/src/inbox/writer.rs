@@ -1,8 +1,13 @@
 //! Group commit of customers' inbound messages. Sockets and webhooks hand
-//! their messages to a writer task that takes everything already queued and
-//! writes it in one [`InboundTx`](seamline_store::InboundTx) per workspace:
-//! one turn of SQLite's writer, one WAL flush and one identity lock on
-//! PostgreSQL, for many messages. Each sender is answered only after the
+//! their messages to their workspace's writer task, which takes everything
+//! already queued and writes it in one
+//! [`InboundTx`](seamline_store::InboundTx): one turn of SQLite's writer,
+//! one WAL flush and one identity lock on PostgreSQL, for many messages.
+//! Each workspace with messages to write has one writer (a second would
+//! only split its batches into smaller ones queueing for the same lock);
+//! workspaces' writers run beside each other, so one stalled workspace (a
+//! long unmerge holding its lock) holds up nobody else's. A writer idle for
+//! a while stops; the next message starts another. Each sender is answered only after the
 //! commit holding its message; routing and publishing then run outside the
 //! writer, in a task of their own so that a sender who hangs up (a provider
 //! timing out, a closed socket) cannot cut them short.
@@ -11,8 +16,10 @@
 //! back whole and its messages are written again one by one, so one bad
 //! message never costs the others theirs.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use seamline_bus::Bus;
 use seamline_core::WorkspaceId;
@@ -38,24 +45,32 @@ struct Job {
 pub struct InboundWriter {
     store: Arc<dyn Backend>,
     bus: Arc<dyn Bus>,
-    /// One queue per writer; a workspace's messages always go to the same
-    /// one (see [`shard`]). Messages delivered together travel together.
-    queues: Arc<[mpsc::Sender<Vec<Job>>]>,
+    writers: Arc<Writers>,
+}
+
+/// The running writers' queues, by workspace. Messages delivered together
+/// travel together.
+struct Writers {
+    store: Arc<dyn Backend>,
+    /// SQLite's writers run on the writers' thread (see [`spawn_writer`]).
+    own_thread: bool,
+    queues: std::sync::Mutex<HashMap<WorkspaceId, mpsc::Sender<Vec<Job>>>>,
 }
 
 impl InboundWriter {
-    /// Starts `writers` writer tasks (1 suits SQLite, which has one writer;
-    /// PostgreSQL gains from several, for several workspaces). They stop
-    /// when every handle is dropped.
-    pub fn start(store: Arc<dyn Backend>, bus: Arc<dyn Bus>, writers: usize) -> Self {
-        let queues = (0..writers.max(1))
-            .map(|_| {
-                let (jobs, queue) = mpsc::channel::<Vec<Job>>(4096);
-                spawn_writer(run(store.clone(), queue));
-                jobs
-            })
-            .collect();
-        Self { store, bus, queues }
+    /// Writers start with their workspace's first message and stop when
+    /// every handle is dropped.
+    pub fn start(store: Arc<dyn Backend>, bus: Arc<dyn Bus>) -> Self {
+        let writers = Arc::new(Writers {
+            store: store.clone(),
+            own_thread: store.backend() == "sqlite",
+            queues: Default::default(),
+        });
+        Self {
+            store,
+            bus,
+            writers,
+        }
     }
 
     /// [`receive`](super::receive) through group commit.
@@ -92,7 +107,7 @@ impl InboundWriter {
     /// handed to its writer in one go; the work after each commit runs in a
     /// task of its own, so a sender who hangs up cannot cut it short.
     async fn commit_all(&self, inbound: Vec<Inbound>) -> Vec<Result<AfterCommit, InboxError>> {
-        let mut deliveries: Vec<(usize, Vec<Job>)> = Vec::new();
+        let mut deliveries: Vec<(WorkspaceId, Vec<Job>)> = Vec::new();
         let mut waiting = Vec::with_capacity(inbound.len());
         for inbound in inbound {
             let event = match prepare(&inbound) {
@@ -103,7 +118,7 @@ impl InboundWriter {
                 }
             };
             let (done, result) = oneshot::channel();
-            let queue = shard(inbound.workspace, self.queues.len());
+            let queue = inbound.workspace;
             let job = Job {
                 inbound: inbound.clone(),
                 event,
@@ -115,9 +130,8 @@ impl InboundWriter {
             }
             waiting.push(Ok((inbound, result)));
         }
-        for (queue, jobs) in deliveries {
-            // A stopped writer drops the jobs: their senders hear it below.
-            let _ = self.queues[queue].send(jobs).await;
+        for (workspace, jobs) in deliveries {
+            Writers::send(&self.writers, workspace, jobs).await;
         }
         let mut committed = Vec::with_capacity(waiting.len());
         for waiting in waiting {
@@ -149,29 +163,58 @@ impl InboundWriter {
 /// screens), running on its own.
 type AfterCommit = JoinHandle<Result<Received, InboxError>>;
 
-/// Which of `writers` writes `workspace`'s messages: always the same one.
-/// One workspace's batches take its lock one after another whoever writes
-/// them, so a second writer would only split them into smaller batches
-/// queueing for that lock; other workspaces' writers run beside it.
-fn shard(workspace: WorkspaceId, writers: usize) -> usize {
-    let (high, low) = workspace.as_uuid().as_u64_pair();
-    // A v7 uuid's low half is random: an even spread.
-    let n = (high ^ low) % writers.max(1) as u64;
-    usize::try_from(n).unwrap_or(0)
+impl Writers {
+    /// Hands `jobs` to `workspace`'s writer, starting one if none runs. If
+    /// none can take them, the jobs are dropped and their senders told.
+    async fn send(this: &Arc<Self>, workspace: WorkspaceId, mut jobs: Vec<Job>) {
+        // A writer that stopped as this was sent refuses it: start another.
+        for _ in 0..2 {
+            let queue = this.queue_of(workspace);
+            match queue.send(jobs).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(refused)) => jobs = refused,
+            }
+        }
+    }
+
+    fn queue_of(self: &Arc<Self>, workspace: WorkspaceId) -> mpsc::Sender<Vec<Job>> {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = queues.get(&workspace).filter(|q| !q.is_closed()) {
+            return queue.clone();
+        }
+        let (queue, jobs) = mpsc::channel::<Vec<Job>>(4096);
+        let writer = run(Arc::downgrade(self), workspace, jobs);
+        spawn_writer(self.own_thread, writer);
+        queues.insert(workspace, queue.clone());
+        queue
+    }
+
+    /// Closes `workspace`'s queue and forgets it, unless something is
+    /// queued. A sender already holding the queue is refused and starts
+    /// another writer (which may briefly overlap this one's last batch).
+    fn retire(&self, workspace: WorkspaceId, jobs: &mut mpsc::Receiver<Vec<Job>>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.is_empty() {
+            jobs.close();
+            queues.remove(&workspace);
+        }
+    }
 }
 
 fn stopped() -> InboxError {
     StoreError::Backend("the inbound writer has stopped".into()).into()
 }
 
-/// Runs a writer on the writers' thread, which has a runtime of its own. A
-/// writer holds the workspace's write turn (SQLite's one writer,
-/// PostgreSQL's identity lock) across a batch's statements; on the shared
-/// runtime each statement's answer would wait for a worker behind every
-/// socket's task, and every other sender would wait with it. Without such a
+/// Runs a writer: SQLite's on the writers' thread, which has a runtime of
+/// its own. A writer holds SQLite's one write turn across a batch's
+/// statements, each a hand-off to the connection's thread; on the shared
+/// runtime each answer would wait for a worker behind every socket's task,
+/// and every other writer with it. (PostgreSQL's stay on the shared
+/// runtime: a connection a writer opened would otherwise depend on the
+/// writers' thread for every later user of the pool.) Without such a
 /// thread (none could be started) the writer shares the runtime.
-fn spawn_writer(writer: impl Future<Output = ()> + Send + 'static) {
-    match writers_runtime() {
+fn spawn_writer(own_thread: bool, writer: impl Future<Output = ()> + Send + 'static) {
+    match writers_runtime().filter(|_| own_thread) {
         Some(runtime) => drop(runtime.spawn(writer)),
         None => drop(tokio::spawn(writer)),
     }
@@ -200,43 +243,48 @@ fn writers_runtime() -> Option<&'static Handle> {
         .as_ref()
 }
 
-async fn run(store: Arc<dyn Backend>, mut queue: mpsc::Receiver<Vec<Job>>) {
-    while let Some(jobs) = gather(&mut queue).await {
-        for (workspace, batch) in by_workspace(jobs) {
-            // A task of its own: a panic fails this batch's senders (their
-            // answer channel drops), not the writer.
-            let store = store.clone();
-            let batch = tokio::spawn(async move { commit(store.as_ref(), workspace, batch).await });
-            if let Err(error) = batch.await {
-                tracing::error!(%error, "an inbound batch failed");
-            }
+/// How long a writer waits for its workspace's next message before stopping.
+const IDLE: Duration = Duration::from_secs(30);
+
+/// `workspace`'s writer: a batch of whatever is queued, one after another,
+/// until idle or until the writers are gone.
+async fn run(writers: Weak<Writers>, workspace: WorkspaceId, mut queue: mpsc::Receiver<Vec<Job>>) {
+    loop {
+        let first = match tokio::time::timeout(IDLE, queue.recv()).await {
+            Ok(Some(first)) => first,
+            Ok(None) => return,
+            // Idle: stop taking messages; what came meanwhile is still
+            // written (`recv` yields it, then ends the loop).
+            Err(_) => match writers.upgrade() {
+                Some(writers) => {
+                    writers.retire(workspace, &mut queue);
+                    continue;
+                }
+                None => return,
+            },
+        };
+        let Some(store) = writers.upgrade().map(|w| w.store.clone()) else {
+            return;
+        };
+        let jobs = gather(&mut queue, first);
+        // A task of its own: a panic fails this batch's senders (their
+        // answer channel drops), not the writer.
+        let batch = tokio::spawn(async move { commit(store.as_ref(), workspace, jobs).await });
+        if let Err(error) = batch.await {
+            tracing::error!(%error, "an inbound batch failed");
         }
     }
 }
 
-/// Waits for one delivery, then takes whatever else is already queued.
-async fn gather(queue: &mut mpsc::Receiver<Vec<Job>>) -> Option<Vec<Job>> {
-    let mut jobs = queue.recv().await?;
+/// `first`, and whatever else is already queued.
+fn gather(queue: &mut mpsc::Receiver<Vec<Job>>, mut jobs: Vec<Job>) -> Vec<Job> {
     while jobs.len() < MAX_MESSAGES_PER_COMMIT {
         match queue.try_recv() {
             Ok(delivered) => jobs.extend(delivered),
             Err(_) => break,
         }
     }
-    Some(jobs)
-}
-
-/// The jobs grouped by workspace, each group in arrival order.
-fn by_workspace(jobs: Vec<Job>) -> Vec<(WorkspaceId, Vec<Job>)> {
-    let mut groups: Vec<(WorkspaceId, Vec<Job>)> = Vec::new();
-    for job in jobs {
-        let ws = job.inbound.workspace;
-        match groups.iter_mut().find(|(w, _)| *w == ws) {
-            Some((_, group)) => group.push(job),
-            None => groups.push((ws, vec![job])),
-        }
-    }
-    groups
+    jobs
 }
 
 async fn commit(store: &dyn Backend, workspace: WorkspaceId, batch: Vec<Job>) {
@@ -259,25 +307,5 @@ async fn commit(store: &dyn Backend, workspace: WorkspaceId, batch: Vec<Job>) {
     for job in batch {
         let result = write_one(store, &job.inbound, job.event, Vec::new()).await;
         let _ = job.done.send(result);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use uuid::Uuid;
-
-    #[test]
-    fn a_workspace_always_has_the_same_writer_and_workspaces_spread_over_all() {
-        let workspaces: Vec<WorkspaceId> = (0..200).map(|_| WorkspaceId(Uuid::now_v7())).collect();
-        let mut used = [0usize; 4];
-        for ws in &workspaces {
-            let writer = shard(*ws, 4);
-            assert_eq!(writer, shard(*ws, 4));
-            used[writer] += 1;
-        }
-        assert!(used.iter().all(|n| *n > 20), "uneven spread: {used:?}");
-        assert_eq!(shard(workspaces[0], 1), 0);
-        assert_eq!(shard(workspaces[0], 0), 0);
     }
 }

@@ -358,7 +358,7 @@ async fn messages_written_together_are_each_stored_once_and_a_bad_one_costs_no_o
     assert_eq!(status, reqwest::StatusCode::OK);
     let events_before = store.count_events(ws).await.expect("count");
 
-    let writer = InboundWriter::start(app.store.clone(), app.bus.clone(), 1);
+    let writer = InboundWriter::start(app.store.clone(), app.bus.clone());
     let mut inbound: Vec<Inbound> = (0..30)
         .map(|n| {
             let customer = telegram(&format!("group-{n}"), None);
@@ -525,7 +525,7 @@ async fn a_merge_inside_a_batch_answers_each_sender_with_the_conversation_left()
         phone: phone.map(str::to_owned),
         ..Customer::default()
     };
-    let writer = InboundWriter::start(app.store.clone(), app.bus.clone(), 1);
+    let writer = InboundWriter::start(app.store.clone(), app.bus.clone());
     let first = on(
         &app,
         Channel::WebChat,
@@ -573,4 +573,62 @@ async fn a_merge_inside_a_batch_answers_each_sender_with_the_conversation_left()
         .map(|m| m.message.body)
         .collect();
     assert_eq!(bodies, ["Привет", "Здравствуйте", "Мой телефон"]);
+}
+
+/// A workspace waiting for its lock (a long unmerge holding it, say) holds
+/// up no other workspace's messages: each has a writer of its own.
+#[tokio::test]
+async fn a_workspace_waiting_for_its_lock_holds_up_no_other() {
+    let Some((_database, store)) = crate::support::postgres::FreshDatabase::create().await else {
+        return;
+    };
+    let bus = std::sync::Arc::new(seamline_bus::InProcessBus::new(Default::default()));
+    let mut workspaces = Vec::new();
+    for (name, owner) in [
+        ("Stalled", "stalled@shop.example"),
+        ("Busy", "busy@shop.example"),
+    ] {
+        let made = seamline_server::provision::create_workspace(
+            store.as_ref(),
+            name,
+            owner,
+            "password-123456",
+        )
+        .await
+        .expect("workspace");
+        workspaces.push(made.workspace.id);
+    }
+    let writer = InboundWriter::start(store.clone(), bus);
+    let message = |workspace| Inbound {
+        workspace,
+        channel: Channel::WebChat,
+        customer: Customer {
+            anonymous_id: Some("visitor-1".into()),
+            ..Customer::default()
+        },
+        body: "Здравствуйте".into(),
+        external_id: None,
+        at: Utc::now(),
+    };
+    let held = store.begin_identity(workspaces[0]).await.expect("lock");
+    let stalled = tokio::spawn({
+        let (writer, message) = (writer.clone(), message(workspaces[0]));
+        async move { writer.receive(message).await }
+    });
+    let other = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        writer.receive(message(workspaces[1])),
+    )
+    .await;
+    assert!(
+        matches!(other, Ok(Ok(_))),
+        "the other workspace's message is written: {other:?}"
+    );
+    assert!(!stalled.is_finished(), "the first waits for its lock");
+    held.commit().await.expect("release");
+    let written = stalled.await.expect("joined");
+    assert!(
+        written.is_ok(),
+        "written once the lock is free: {written:?}"
+    );
 }

@@ -288,7 +288,7 @@ async fn history(
     workspace: WorkspaceId,
     place: &Place,
 ) -> anyhow::Result<()> {
-    let writer = InboundWriter::start(store, bus, 1);
+    let writer = InboundWriter::start(store, bus);
     let at = chrono::Utc::now();
     let chats = (0..plan.history).map(|n| {
         writer.receive(Inbound {

@@ -14,4 +14,4 @@ mod resolve;
 pub mod worker;
 
 pub use policy::{policy_of, save_policy};
-pub use resolve::{resolve_events, resolve_in, resolve_new_in, tracked_of, BatchGraph, Placed};
+pub use resolve::{resolve_events, tracked_of, BatchGraph, Placed};

@@ -1,12 +1,12 @@
-//! Resolving one committed event into its profile.
+//! Resolving committed events into their profiles, a batch at a time.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy};
+use seamline_core::identity::{observe, Identifier, IdentityGraph, IdentityPolicy, Observation};
 use seamline_core::tracking::{Enrichment, TrackedEvent};
-use seamline_core::ProfileId;
 use seamline_core::WorkspaceId;
+use seamline_core::{EventId, ProfileId};
 use seamline_store::{Backend, IdentityOp, IdentityTx, Profile, StoreResult, StoredEvent};
 use serde_json::Map;
 
@@ -67,31 +67,6 @@ pub struct Placed {
     pub merged: Vec<(ProfileId, ProfileId, DateTime<Utc>)>,
 }
 
-/// Resolves `event` (once: a redelivered event changes nothing).
-pub async fn resolve_in(
-    tx: &mut dyn IdentityTx,
-    policy: &IdentityPolicy,
-    event: &StoredEvent,
-) -> StoreResult<Placed> {
-    if tx.is_assigned(event.id).await? {
-        return Ok(Placed::default());
-    }
-    resolve_new_in(tx, policy, event).await
-}
-
-/// Resolves an event appended in this same transaction, which nothing can
-/// have resolved before.
-pub async fn resolve_new_in(
-    tx: &mut dyn IdentityTx,
-    policy: &IdentityPolicy,
-    event: &StoredEvent,
-) -> StoreResult<Placed> {
-    let mut graph = BatchGraph::load(tx, policy, &[event]).await?;
-    let placed = graph.resolve_new(tx, policy, event).await?;
-    graph.finish(tx).await?;
-    Ok(placed)
-}
-
 /// The part of the identity graph a batch of events touches, read once for
 /// all of them: each event then resolves in memory on what the events
 /// before it left (the graph changes as the store does), and only its
@@ -101,6 +76,8 @@ pub struct BatchGraph {
     graph: IdentityGraph,
     /// The batch's identifiers that were erased and may never link again.
     erased: HashSet<Identifier>,
+    /// Each event's identifiers and traits, as read when loading.
+    observed: HashMap<EventId, Observation>,
     /// The graph's profiles as the batch's writes leave them (traits and
     /// first/last seen change only by this batch's touches).
     profiles: HashMap<ProfileId, Profile>,
@@ -118,9 +95,13 @@ impl BatchGraph {
         policy: &IdentityPolicy,
         events: &[&StoredEvent],
     ) -> StoreResult<Self> {
-        let mut wanted: Vec<Identifier> = events
+        let observed: HashMap<EventId, Observation> = events
             .iter()
-            .flat_map(|event| observe(&tracked_of(event), policy).identifiers)
+            .map(|event| (event.id, observe(&tracked_of(event), policy)))
+            .collect();
+        let mut wanted: Vec<Identifier> = observed
+            .values()
+            .flat_map(|o| o.identifiers.iter().cloned())
             .collect();
         wanted.sort();
         wanted.dedup();
@@ -130,6 +111,7 @@ impl BatchGraph {
             return Ok(Self {
                 graph: IdentityGraph::default(),
                 erased,
+                observed,
                 profiles: HashMap::new(),
                 deferred: Vec::new(),
             });
@@ -152,6 +134,7 @@ impl BatchGraph {
         Ok(Self {
             graph: IdentityGraph::from_snapshot(snapshot),
             erased,
+            observed,
             profiles,
             deferred: Vec::new(),
         })
@@ -164,7 +147,10 @@ impl BatchGraph {
         policy: &IdentityPolicy,
         event: &StoredEvent,
     ) -> StoreResult<Placed> {
-        let observation = observe(&tracked_of(event), policy);
+        let observation = match self.observed.remove(&event.id) {
+            Some(observed) => observed,
+            None => observe(&tracked_of(event), policy),
+        };
         let identifiers: Vec<Identifier> = observation
             .identifiers
             .iter()

@@ -90,6 +90,42 @@ impl InboundTx for PgIdentityTx {
     ) -> StoreResult<Option<StoredConversation>> {
         inbox::merge_conversations_in(&mut self.tx, self.workspace, survivor, absorbed, at).await
     }
+
+    async fn conversations_for_profiles(
+        &mut self,
+        asked: &[(ProfileId, DateTime<Utc>)],
+    ) -> StoreResult<Vec<(StoredConversation, bool)>> {
+        inbox::conversations_for_profiles(&mut self.tx, self.workspace, asked).await
+    }
+
+    async fn append_messages(
+        &mut self,
+        conversations: &[StoredConversation],
+        messages: &[NewMessage],
+    ) -> StoreResult<Vec<AppendedMessage>> {
+        append_in_sets(self, conversations, messages).await
+    }
+}
+
+#[async_trait]
+impl MessageSets for PgIdentityTx {
+    async fn insert_messages(
+        &mut self,
+        messages: &[(ProfileId, &NewMessage)],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        inbox::insert_messages(&mut self.tx, self.workspace, messages).await
+    }
+
+    async fn write_conversations(
+        &mut self,
+        states: &[StoredConversation],
+    ) -> StoreResult<Vec<StoredConversation>> {
+        inbox::write_conversations(&mut self.tx, states).await
+    }
+
+    async fn stored_instead(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
+        inbox::stored_instead(&mut self.tx, self.workspace, message).await
+    }
 }
 
 /// Waits for, then holds until the end of the transaction, the lock on
@@ -251,6 +287,10 @@ impl IdentityTx for PgIdentityTx {
         while !rest.is_empty() {
             let (run, after) = rest.split_at(set_run(rest));
             match run {
+                [IdentityOp::CreateProfile { .. }, _, ..] => {
+                    create_all(&mut self.tx, ws, run).await?
+                }
+                [IdentityOp::Own { .. }, _, ..] => own_all(&mut self.tx, ws, run).await?,
                 [IdentityOp::Assign { .. }, _, ..] => assign_all(&mut self.tx, ws, run).await?,
                 [IdentityOp::Touch { .. }, _, ..] => touch_all(&mut self.tx, ws, run).await?,
                 _ => {
@@ -436,6 +476,51 @@ async fn assign_all(conn: &mut PgConnection, ws: Uuid, run: &[IdentityOp]) -> St
     .bind(events)
     .bind(seqs)
     .bind(profiles)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Several profiles created in one statement (as [`create_profile`]).
+async fn create_all(conn: &mut PgConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    let (ids, ats): (Vec<Uuid>, Vec<DateTime<Utc>>) = creations(run)
+        .into_iter()
+        .map(|(id, at)| (id.as_uuid(), at))
+        .unzip();
+    let done = sqlx::query(
+        "INSERT INTO profiles (id, workspace_id, first_seen, last_seen)
+         SELECT id, $1, at, at FROM UNNEST($2::uuid[], $3::timestamptz[]) AS c(id, at)
+         ON CONFLICT (id) DO UPDATE SET merged_into = NULL WHERE profiles.workspace_id = excluded.workspace_id",
+    )
+    .bind(ws)
+    .bind(&ids)
+    .bind(ats)
+    .execute(conn)
+    .await
+    .map_err(backend)?;
+    if done.rows_affected() != ids.len() as u64 {
+        return Err(StoreError::Conflict("profile id"));
+    }
+    Ok(())
+}
+
+/// Several identifiers owned in one statement, each as the run leaves it.
+async fn own_all(conn: &mut PgConnection, ws: Uuid, run: &[IdentityOp]) -> StoreResult<()> {
+    let owned = owned(run);
+    sqlx::query(
+        "INSERT INTO profile_identifiers (workspace_id, kind, value, profile_id, first_seen, source, source_event)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::uuid[], $5::timestamptz[], $6::text[], $7::uuid[])
+         ON CONFLICT (workspace_id, kind, value) DO UPDATE
+         SET profile_id = excluded.profile_id, shared = FALSE, active_profile = NULL",
+    )
+    .bind(ws)
+    .bind(owned.iter().map(|o| o.identifier.kind.as_str()).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.identifier.value.as_str()).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.profile.as_uuid()).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.at).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.source).collect::<Vec<_>>())
+    .bind(owned.iter().map(|o| o.event.map(|e| e.as_uuid())).collect::<Vec<_>>())
     .execute(conn)
     .await
     .map_err(backend)?;

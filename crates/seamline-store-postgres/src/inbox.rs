@@ -4,7 +4,10 @@
 //! computed from their latest committed state; a profile's conversation is
 //! created with `ON CONFLICT DO NOTHING`, so racing instances get one.
 
+mod batch;
 mod rows;
+
+pub(crate) use batch::{conversations_for_profiles, insert_messages, write_conversations};
 
 use chrono::{DateTime, Utc};
 use seamline_core::inbox::bot::BotState;
@@ -685,64 +688,49 @@ pub(crate) async fn append_message_to(
             "the message names another conversation",
         ));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind, actor,
-                                            details, channel, body, sender, attachments, external_id,
-                                            delivery, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT DO NOTHING
-         RETURNING *",
-    )
-    .bind(message.id.as_uuid())
-    .bind(ws.as_uuid())
-    .bind(message.conversation.as_uuid())
-    .bind(current.conversation.profile.as_uuid())
-    .bind(codec::kind_name(&message.kind))
-    .bind(codec::kind_actor(&message.kind).map(|m| m.as_uuid()))
-    .bind(codec::json(&message.kind)?)
-    .bind(message.channel.as_str())
-    .bind(&message.body)
-    .bind(&m.sender)
-    .bind(codec::json(&m.attachments)?)
-    .bind(&m.external_id)
-    .bind(m.delivery.as_ref().map(codec::name).transpose()?)
-    .bind(message.at)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let Some(inserted) = inserted else {
-        let row = sqlx::query(
-            "SELECT * FROM conversation_messages
-             WHERE workspace_id = $1 AND (id = $2 OR (channel = $3 AND external_id = $4))",
-        )
-        .bind(ws.as_uuid())
-        .bind(message.id.as_uuid())
-        .bind(message.channel.as_str())
-        .bind(&m.external_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let stored = row
-            .as_ref()
-            .map(rows::message)
-            .transpose()?
-            .ok_or(StoreError::Conflict("message id"))?;
-        let conversation = must_conversation(&mut *conn, ws, stored.message.conversation).await?;
-        return Ok(AppendedMessage {
-            message: stored,
-            new: false,
-            conversation,
-            reopened: None,
-        });
+    let placed = [(current.conversation.profile, m)];
+    let Some(stored) = insert_messages(&mut *conn, ws, &placed).await?.pop() else {
+        return stored_instead(conn, ws, m).await;
     };
     let (next, reopened) = appended(current, message);
     let conversation = write_conversation(&mut *conn, &next, true).await?;
-    let stored = rows::message(&inserted)?;
     Ok(AppendedMessage {
         message: stored,
         new: true,
         conversation,
         reopened,
+    })
+}
+
+/// The answer to `m` when it was stored before: the stored message (the
+/// same id, or the same provider id), and its conversation.
+pub(crate) async fn stored_instead(
+    conn: &mut PgConnection,
+    ws: WorkspaceId,
+    m: &NewMessage,
+) -> StoreResult<AppendedMessage> {
+    let row = sqlx::query(
+        "SELECT * FROM conversation_messages
+         WHERE workspace_id = $1 AND (id = $2 OR (channel = $3 AND external_id = $4))",
+    )
+    .bind(ws.as_uuid())
+    .bind(m.message.id.as_uuid())
+    .bind(m.message.channel.as_str())
+    .bind(&m.external_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let stored = row
+        .as_ref()
+        .map(rows::message)
+        .transpose()?
+        .ok_or(StoreError::Conflict("message id"))?;
+    let conversation = must_conversation(&mut *conn, ws, stored.message.conversation).await?;
+    Ok(AppendedMessage {
+        message: stored,
+        new: false,
+        conversation,
+        reopened: None,
     })
 }
 

@@ -37,7 +37,21 @@ pub(crate) async fn list(
         .push_bind(ws.as_uuid())
         .push(" AND p.merged_into IS NULL");
     let pattern = q.text.as_ref().map(|t| format!("%{}%", escape_like(t)));
-    if !q.identifiers.is_empty() || pattern.is_some() {
+    if pattern.is_none() && !q.identifiers.is_empty() {
+        // By identifiers alone (a widget finding its visitor): a join the
+        // plan walks from the identifiers' index, not a scan of profiles.
+        let (kinds, values) = identifier_columns(&q.identifiers);
+        select
+            .push(" AND p.id IN (SELECT i.profile_id FROM profile_identifiers i")
+            .push(" JOIN UNNEST(")
+            .push_bind(kinds)
+            .push("::text[], ")
+            .push_bind(values)
+            .push("::text[]) AS w(kind, value) ON i.kind = w.kind AND i.value = w.value")
+            .push(" WHERE i.workspace_id = ")
+            .push_bind(ws.as_uuid())
+            .push(")");
+    } else if pattern.is_some() {
         select
             .push(" AND (p.id IN (SELECT i.profile_id FROM profile_identifiers i WHERE i.workspace_id = ")
             .push_bind(ws.as_uuid())

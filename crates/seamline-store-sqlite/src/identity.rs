@@ -93,6 +93,35 @@ impl InboundTx for SqliteIdentityTx {
     ) -> StoreResult<Option<StoredConversation>> {
         inbox::merge_conversations_in(&mut self.tx, self.workspace, survivor, absorbed, at).await
     }
+
+    async fn append_messages(
+        &mut self,
+        conversations: &[StoredConversation],
+        messages: &[NewMessage],
+    ) -> StoreResult<Vec<AppendedMessage>> {
+        append_in_sets(self, conversations, messages).await
+    }
+}
+
+#[async_trait]
+impl MessageSets for SqliteIdentityTx {
+    async fn insert_messages(
+        &mut self,
+        messages: &[(ProfileId, &NewMessage)],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        inbox::insert_messages(&mut self.tx, self.workspace, messages).await
+    }
+
+    async fn write_conversations(
+        &mut self,
+        states: &[StoredConversation],
+    ) -> StoreResult<Vec<StoredConversation>> {
+        inbox::write_conversations(&mut self.tx, states).await
+    }
+
+    async fn stored_instead(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {
+        inbox::stored_instead(&mut self.tx, self.workspace, message).await
+    }
 }
 
 fn ordered(a: ProfileId, b: ProfileId) -> (Uuid, Uuid) {

@@ -672,64 +672,118 @@ pub(crate) async fn append_message_to(
             "the message names another conversation",
         ));
     }
-    let inserted = sqlx::query(
-        "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind, actor,
-                                            details, channel, body, sender, attachments, external_id,
-                                            delivery, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING *",
-    )
-    .bind(message.id.as_uuid())
-    .bind(ws.as_uuid())
-    .bind(message.conversation.as_uuid())
-    .bind(current.conversation.profile.as_uuid())
-    .bind(codec::kind_name(&message.kind))
-    .bind(codec::kind_actor(&message.kind).map(|m| m.as_uuid()))
-    .bind(text(&message.kind)?)
-    .bind(message.channel.as_str())
-    .bind(&message.body)
-    .bind(&m.sender)
-    .bind(text(&m.attachments)?)
-    .bind(&m.external_id)
-    .bind(m.delivery.as_ref().map(codec::name).transpose()?)
-    .bind(millis(message.at))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(backend)?;
-    let Some(inserted) = inserted else {
-        let row = sqlx::query(
-            "SELECT * FROM conversation_messages
-             WHERE workspace_id = ? AND (id = ? OR (channel = ? AND external_id = ?))",
-        )
-        .bind(ws.as_uuid())
-        .bind(message.id.as_uuid())
-        .bind(message.channel.as_str())
-        .bind(&m.external_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?;
-        let stored = row
-            .as_ref()
-            .map(rows::message)
-            .transpose()?
-            .ok_or(StoreError::Conflict("message id"))?;
-        let conversation = must_conversation(&mut *conn, ws, stored.message.conversation).await?;
-        return Ok(AppendedMessage {
-            message: stored,
-            new: false,
-            conversation,
-            reopened: None,
-        });
+    let placed = [(current.conversation.profile, m)];
+    let Some(stored) = insert_messages(&mut *conn, ws, &placed).await?.pop() else {
+        return stored_instead(conn, ws, m).await;
     };
     let (next, reopened) = appended(current, message);
     let conversation = write_conversation(&mut *conn, &next, true).await?;
-    let stored = rows::message(&inserted)?;
     Ok(AppendedMessage {
         message: stored,
         new: true,
         conversation,
         reopened,
+    })
+}
+
+/// Most messages in one insert (14 parameters each, well under SQLite's
+/// limit on a statement's).
+const MESSAGES_PER_INSERT: usize = 500;
+
+/// [`MessageSets::insert_messages`]: one statement per 500 messages.
+pub(crate) async fn insert_messages(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    messages: &[(ProfileId, &NewMessage)],
+) -> StoreResult<Vec<StoredMessage>> {
+    let mut inserted = Vec::with_capacity(messages.len());
+    for chunk in messages.chunks(MESSAGES_PER_INSERT) {
+        let mut rows_in = Vec::with_capacity(chunk.len());
+        for (profile, m) in chunk {
+            let details = text(&m.message.kind)?;
+            let attachments = text(&m.attachments)?;
+            let delivery = m.delivery.as_ref().map(codec::name).transpose()?;
+            rows_in.push((*profile, *m, details, attachments, delivery));
+        }
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO conversation_messages (id, workspace_id, conversation_id, profile_id, kind,
+               actor, details, channel, body, sender, attachments, external_id, delivery, at) ",
+        );
+        insert.push_values(
+            rows_in,
+            |mut row, (profile, m, details, attachments, delivery)| {
+                let message = &m.message;
+                row.push_bind(message.id.as_uuid())
+                    .push_bind(ws.as_uuid())
+                    .push_bind(message.conversation.as_uuid())
+                    .push_bind(profile.as_uuid())
+                    .push_bind(codec::kind_name(&message.kind))
+                    .push_bind(codec::kind_actor(&message.kind).map(|m| m.as_uuid()))
+                    .push_bind(details)
+                    .push_bind(message.channel.as_str())
+                    .push_bind(message.body.clone())
+                    .push_bind(m.sender.clone())
+                    .push_bind(attachments)
+                    .push_bind(m.external_id.clone())
+                    .push_bind(delivery)
+                    .push_bind(millis(message.at));
+            },
+        );
+        insert.push(" ON CONFLICT DO NOTHING RETURNING *");
+        let rows = insert
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+        for row in &rows {
+            inserted.push(rows::message(row)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// [`MessageSets::write_conversations`]: one statement each (a batch's
+/// messages mostly come from different customers anyway).
+pub(crate) async fn write_conversations(
+    conn: &mut SqliteConnection,
+    states: &[StoredConversation],
+) -> StoreResult<Vec<StoredConversation>> {
+    let mut written = Vec::with_capacity(states.len());
+    for state in states {
+        written.push(write_conversation(&mut *conn, state, true).await?);
+    }
+    Ok(written)
+}
+
+/// The answer to `m` when it was stored before: the stored message (the
+/// same id, or the same provider id), and its conversation.
+pub(crate) async fn stored_instead(
+    conn: &mut SqliteConnection,
+    ws: WorkspaceId,
+    m: &NewMessage,
+) -> StoreResult<AppendedMessage> {
+    let row = sqlx::query(
+        "SELECT * FROM conversation_messages
+         WHERE workspace_id = ? AND (id = ? OR (channel = ? AND external_id = ?))",
+    )
+    .bind(ws.as_uuid())
+    .bind(m.message.id.as_uuid())
+    .bind(m.message.channel.as_str())
+    .bind(&m.external_id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?;
+    let stored = row
+        .as_ref()
+        .map(rows::message)
+        .transpose()?
+        .ok_or(StoreError::Conflict("message id"))?;
+    let conversation = must_conversation(&mut *conn, ws, stored.message.conversation).await?;
+    Ok(AppendedMessage {
+        message: stored,
+        new: false,
+        conversation,
+        reopened: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Profile reads, consent and erasure.
 
 use chrono::{DateTime, Utc};
+use seamline_core::identity::Identifier;
 use seamline_core::{ProfileId, WorkspaceId};
 use seamline_store::*;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -22,30 +23,55 @@ pub(crate) async fn profile(
     row.as_ref().map(rows::profile).transpose()
 }
 
+/// `(i.kind = … AND i.value = …)` for each identifier, joined by `OR`
+/// (a constant term among them would keep SQLite off the index).
+fn push_identifiers(select: &mut QueryBuilder<Sqlite>, identifiers: &[Identifier]) {
+    for (n, id) in identifiers.iter().enumerate() {
+        select
+            .push(if n == 0 {
+                "(i.kind = "
+            } else {
+                " OR (i.kind = "
+            })
+            .push_bind(id.kind.as_str().to_owned())
+            .push(" AND i.value = ")
+            .push_bind(id.value.clone())
+            .push(")");
+    }
+}
+
 pub(crate) async fn list(
     pool: &SqlitePool,
     ws: WorkspaceId,
     q: &ProfileQuery,
 ) -> StoreResult<Vec<Profile>> {
-    let mut select: QueryBuilder<Sqlite> =
-        QueryBuilder::new("SELECT p.* FROM profiles p WHERE p.workspace_id = ");
+    let mut select: QueryBuilder<Sqlite> = QueryBuilder::new("SELECT p.* FROM ");
+    let by_identifiers = q.text.is_none() && !q.identifiers.is_empty();
+    if by_identifiers {
+        // By identifiers alone (a widget finding its visitor): from the
+        // identifiers' index to their profiles (CROSS JOIN keeps that
+        // order), not a walk of every profile checking each.
+        select
+            .push("(SELECT DISTINCT profile_id FROM profile_identifiers i WHERE i.workspace_id = ")
+            .push_bind(ws.as_uuid())
+            .push(" AND (");
+        push_identifiers(&mut select, &q.identifiers);
+        select.push(")) AS held CROSS JOIN profiles p ON p.id = held.profile_id");
+    } else {
+        select.push("profiles p");
+    }
     select
+        .push(" WHERE p.workspace_id = ")
         .push_bind(ws.as_uuid())
         .push(" AND p.merged_into IS NULL");
-    let searching = !q.identifiers.is_empty() || q.text.is_some();
-    if searching {
+    if !by_identifiers && q.text.is_some() {
         select
             .push(" AND (p.id IN (SELECT profile_id FROM profile_identifiers i WHERE i.workspace_id = ")
             .push_bind(ws.as_uuid())
             .push(" AND (0");
-        for id in &q.identifiers {
-            select
-                .push(" OR (i.kind = ")
-                .push_bind(id.kind.as_str().to_owned());
-            select
-                .push(" AND i.value = ")
-                .push_bind(id.value.clone())
-                .push(")");
+        if !q.identifiers.is_empty() {
+            select.push(" OR ");
+            push_identifiers(&mut select, &q.identifiers);
         }
         if let Some(text) = &q.text {
             select

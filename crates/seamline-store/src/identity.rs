@@ -187,12 +187,17 @@ pub enum IdentityOp {
 }
 
 /// How many of `ops`, from the first, a backend may write as one set:
-/// a run of placements or of touches (at least one op).
+/// a run of creations, of identifiers owned, of placements or of touches
+/// (at least one op).
 pub fn set_run(ops: &[IdentityOp]) -> usize {
     let same = |a: &IdentityOp, b: &IdentityOp| {
         matches!(
             (a, b),
-            (IdentityOp::Assign { .. }, IdentityOp::Assign { .. })
+            (
+                IdentityOp::CreateProfile { .. },
+                IdentityOp::CreateProfile { .. }
+            ) | (IdentityOp::Own { .. }, IdentityOp::Own { .. })
+                | (IdentityOp::Assign { .. }, IdentityOp::Assign { .. })
                 | (IdentityOp::Touch { .. }, IdentityOp::Touch { .. })
         )
     };
@@ -200,6 +205,63 @@ pub fn set_run(ops: &[IdentityOp]) -> usize {
         Some(first) => ops.iter().take_while(|op| same(first, op)).count().max(1),
         None => 0,
     }
+}
+
+/// The profiles `ops` create, each once.
+pub fn creations(ops: &[IdentityOp]) -> Vec<(ProfileId, DateTime<Utc>)> {
+    let mut seen = std::collections::HashSet::new();
+    ops.iter()
+        .filter_map(|op| match op {
+            IdentityOp::CreateProfile { id, at } if seen.insert(*id) => Some((*id, *at)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An identifier's row as a run of [`IdentityOp::Own`] leaves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Owned<'a> {
+    pub identifier: &'a Identifier,
+    /// The last owner.
+    pub profile: ProfileId,
+    /// When, how and by which event it was first seen: the first op's (a
+    /// later op only moves the identifier).
+    pub at: DateTime<Utc>,
+    pub source: &'a str,
+    pub event: Option<EventId>,
+}
+
+/// The identifiers among `ops` as writing them one by one leaves them: one
+/// per identifier, in first-seen order.
+pub fn owned(ops: &[IdentityOp]) -> Vec<Owned<'_>> {
+    let mut rows: Vec<Owned<'_>> = Vec::new();
+    let mut index: std::collections::HashMap<&Identifier, usize> = Default::default();
+    for op in ops {
+        let IdentityOp::Own {
+            identifier,
+            profile,
+            at,
+            source,
+            event,
+        } = op
+        else {
+            continue;
+        };
+        match index.get(identifier) {
+            Some(&i) => rows[i].profile = *profile,
+            None => {
+                index.insert(identifier, rows.len());
+                rows.push(Owned {
+                    identifier,
+                    profile: *profile,
+                    at: *at,
+                    source,
+                    event: *event,
+                });
+            }
+        }
+    }
+    rows
 }
 
 /// The placements among `ops` as writing them one by one leaves them: the

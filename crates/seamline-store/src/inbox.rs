@@ -37,7 +37,7 @@ use seamline_core::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{IdentityTx, NewEvent, Order, StoreResult, StoredEvent};
+use crate::{IdentityTx, NewEvent, Order, StoreError, StoreResult, StoredEvent};
 
 /// A group of operators that conversations are routed to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -463,6 +463,137 @@ pub trait InboundTx: IdentityTx {
         absorbed: ProfileId,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<StoredConversation>>;
+    /// [`InboundTx::conversation_for_profile`] for each `(profile, at)`, in
+    /// order (a profile merged away gets its survivor's): a backend may
+    /// find and open them all in one statement. Profiles asked twice, or
+    /// merged into one, get the same conversation, opened once.
+    async fn conversations_for_profiles(
+        &mut self,
+        asked: &[(ProfileId, DateTime<Utc>)],
+    ) -> StoreResult<Vec<(StoredConversation, bool)>> {
+        let mut found: Vec<(StoredConversation, bool)> = Vec::with_capacity(asked.len());
+        for (profile, at) in asked {
+            let (conversation, opened) = self.conversation_for_profile(*profile, *at).await?;
+            let again = found
+                .iter()
+                .any(|(c, _)| c.conversation.id == conversation.conversation.id);
+            found.push((conversation, opened && !again));
+        }
+        Ok(found)
+    }
+    /// [`InboundTx::append_message`] for each message in order, each to one
+    /// of `conversations` (as read in this transaction), with each
+    /// conversation written once ([`append_in_sets`]). Each answer carries
+    /// its conversation as the last of them left it. `Conflict` when a
+    /// message names none of them.
+    async fn append_messages(
+        &mut self,
+        conversations: &[StoredConversation],
+        messages: &[NewMessage],
+    ) -> StoreResult<Vec<AppendedMessage>>;
+}
+
+/// The writes [`append_in_sets`] needs of a backend, each as few
+/// statements as it allows.
+#[async_trait]
+pub trait MessageSets: Send {
+    /// Inserts each message (written in `profile`'s conversation) unless
+    /// it was stored before (its id, or its channel and provider id); the
+    /// messages inserted, in any order.
+    async fn insert_messages(
+        &mut self,
+        messages: &[(ProfileId, &NewMessage)],
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Writes each conversation's state one version up, on top of the
+    /// activity order; the conversations as written, in any order.
+    async fn write_conversations(
+        &mut self,
+        states: &[StoredConversation],
+    ) -> StoreResult<Vec<StoredConversation>>;
+    /// The message stored before that `message` repeats, with its
+    /// conversation.
+    async fn stored_instead(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage>;
+}
+
+/// [`InboundTx::append_messages`] on a backend's [`MessageSets`]: the
+/// messages inserted, then each conversation they changed written once
+/// with all their changes ([`appended_all`]); a message stored before is
+/// answered with the stored one and changes nothing.
+pub async fn append_in_sets<T: MessageSets + ?Sized>(
+    tx: &mut T,
+    conversations: &[StoredConversation],
+    messages: &[NewMessage],
+) -> StoreResult<Vec<AppendedMessage>> {
+    let elsewhere = || StoreError::Conflict("the message names another conversation");
+    let mut placed = Vec::with_capacity(messages.len());
+    for m in messages {
+        let read = conversations
+            .iter()
+            .find(|c| c.conversation.id == m.message.conversation)
+            .ok_or_else(elsewhere)?;
+        placed.push((read.conversation.profile, m));
+    }
+    let inserted = tx.insert_messages(&placed).await?;
+    let is_new = |m: &NewMessage| inserted.iter().any(|s| s.message.id == m.message.id);
+    let fresh: Vec<NewMessage>;
+    let appended = match inserted.len() == messages.len() {
+        true => messages,
+        false => {
+            fresh = messages.iter().filter(|m| is_new(m)).cloned().collect();
+            &fresh[..]
+        }
+    };
+    let (reopens, states) = appended_all(conversations, appended).ok_or_else(elsewhere)?;
+    let written = tx.write_conversations(&states).await?;
+    let as_written = |id| written.iter().find(|c| c.conversation.id == id).cloned();
+    let (mut reopens, mut answers) = (reopens.into_iter(), Vec::with_capacity(messages.len()));
+    for m in messages {
+        let Some(message) = inserted.iter().find(|s| s.message.id == m.message.id) else {
+            let mut stored = tx.stored_instead(m).await?;
+            if let Some(now) = as_written(stored.conversation.conversation.id) {
+                stored.conversation = now;
+            }
+            answers.push(stored);
+            continue;
+        };
+        let conversation = as_written(m.message.conversation).ok_or_else(|| {
+            StoreError::Backend("a conversation of the batch went missing".into())
+        })?;
+        answers.push(AppendedMessage {
+            message: message.clone(),
+            new: true,
+            conversation,
+            reopened: reopens.next().flatten(),
+        });
+    }
+    Ok(answers)
+}
+
+/// `messages` appended in memory to `conversations` (as read): per
+/// message, the reopen it caused; per conversation it changed, the state
+/// all of them leave it in (to be written once, one version up). `None`
+/// when a message names none of the conversations.
+pub fn appended_all(
+    conversations: &[StoredConversation],
+    messages: &[NewMessage],
+) -> Option<(Vec<Option<StatusChange>>, Vec<StoredConversation>)> {
+    let mut states: Vec<StoredConversation> = Vec::new();
+    let mut reopens = Vec::with_capacity(messages.len());
+    for m in messages {
+        let id = m.message.conversation;
+        let state = match states.iter_mut().find(|c| c.conversation.id == id) {
+            Some(state) => state,
+            None => {
+                let read = conversations.iter().find(|c| c.conversation.id == id)?;
+                states.push(read.clone());
+                states.last_mut()?
+            }
+        };
+        let (next, reopened) = appended(state, &m.message);
+        *state = next;
+        reopens.push(reopened);
+    }
+    Some((reopens, states))
 }
 
 /// The inbox's storage. Every method filters by the workspace it is given.

@@ -81,10 +81,10 @@ pub struct BatchGraph {
     /// The graph's profiles as the batch's writes leave them (traits and
     /// first/last seen change only by this batch's touches).
     profiles: HashMap<ProfileId, Profile>,
-    /// Events' placements and profiles' touches not written yet: nothing
-    /// in the batch reads them back, so they are written together, one
-    /// statement each where the store can, before any write that moves
-    /// events or profiles ([`BatchGraph::finish`] writes the rest).
+    /// Writes not made yet ([`deferrable`]): nothing in the batch reads
+    /// them back, so they are written together, one statement per kind
+    /// where the store can, before any other write
+    /// ([`BatchGraph::finish`] writes the rest).
     deferred: Vec<IdentityOp>,
 }
 
@@ -208,25 +208,29 @@ impl BatchGraph {
         tx.apply(&in_runs(std::mem::take(&mut self.deferred))).await
     }
 
-    /// Writes `ops` in order: placements and touches are deferred; an op
-    /// that moves events or profiles first writes what was deferred.
+    /// Writes `ops` in order: the [`deferrable`] ones wait; any other first
+    /// writes what waits.
     async fn write(
         &mut self,
         tx: &mut dyn IdentityTx,
         workspace: WorkspaceId,
         ops: Vec<IdentityOp>,
     ) -> StoreResult<()> {
-        let (later, now): (Vec<_>, Vec<_>) = ops.into_iter().partition(deferrable);
-        if now.iter().any(|op| !beside_deferred(op)) {
-            self.finish(tx).await?;
-        }
-        if !now.is_empty() {
-            tx.apply(&now).await?;
-        }
-        // A profile this batch created is as its creation left it (its key
-        // is a new event's id: nothing held it before).
-        for op in &now {
-            if let IdentityOp::CreateProfile { id, at } = op {
+        let mut now = Vec::new();
+        for op in ops {
+            if !deferrable(&op) {
+                if now.is_empty() {
+                    self.finish(tx).await?;
+                }
+                now.push(op);
+                continue;
+            }
+            if !now.is_empty() {
+                tx.apply(&std::mem::take(&mut now)).await?;
+            }
+            // A profile this batch creates is as its creation left it (its
+            // key is a new event's id: nothing held it before).
+            if let IdentityOp::CreateProfile { id, at } = &op {
                 self.profiles.entry(*id).or_insert_with(|| Profile {
                     id: *id,
                     workspace_id: workspace,
@@ -237,8 +241,11 @@ impl BatchGraph {
                     merged_into: None,
                 });
             }
+            self.deferred.push(op);
         }
-        self.deferred.extend(later);
+        if !now.is_empty() {
+            tx.apply(&now).await?;
+        }
         Ok(())
     }
 
@@ -294,28 +301,31 @@ impl BatchGraph {
     }
 }
 
-/// Placements and touches: written after the batch's other writes.
+/// Creations, identifiers owned, placements and touches: what a batch's
+/// events mostly write, and none of it read back by the batch (which keeps
+/// the graph and the profiles in memory), so it waits to be written as
+/// sets. Any other write (sharing a device, a merge) first writes what
+/// waits, keeping the order the ops depend on.
 fn deferrable(op: &IdentityOp) -> bool {
-    matches!(op, IdentityOp::Assign { .. } | IdentityOp::Touch { .. })
-}
-
-/// Writes that deferred placements and touches may follow: they touch
-/// neither events' profiles nor profiles' traits and times.
-fn beside_deferred(op: &IdentityOp) -> bool {
     matches!(
         op,
         IdentityOp::CreateProfile { .. }
             | IdentityOp::Own { .. }
-            | IdentityOp::Share { .. }
-            | IdentityOp::Merge(_)
-            | IdentityOp::Conflict(_)
+            | IdentityOp::Assign { .. }
+            | IdentityOp::Touch { .. }
     )
 }
 
-/// Deferred placements, then touches: two runs a store writes as sets
-/// (each keeps the last per event or profile, as writing them in order
-/// would).
+/// What waits, as runs a store writes as sets: creations first (the rest
+/// name the profiles), then identifiers, placements and touches, each run
+/// keeping the last per identifier, event or profile, as writing them in
+/// order would.
 fn in_runs(mut deferred: Vec<IdentityOp>) -> Vec<IdentityOp> {
-    deferred.sort_by_key(|op| !matches!(op, IdentityOp::Assign { .. }));
+    deferred.sort_by_key(|op| match op {
+        IdentityOp::CreateProfile { .. } => 0,
+        IdentityOp::Own { .. } => 1,
+        IdentityOp::Assign { .. } => 2,
+        _ => 3,
+    });
     deferred
 }

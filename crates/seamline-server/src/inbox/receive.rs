@@ -1,7 +1,7 @@
 //! One inbound message: who wrote (identity resolution, the same path as a
 //! tracked event), into which conversation, and to which operator.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use seamline_bus::Bus;
@@ -10,8 +10,8 @@ use seamline_core::inbox::conversation::{Channel, Message, MessageKind};
 use seamline_core::tracking::{parse_message, Envelope};
 use seamline_core::{ConversationMessageId, EventId, FieldError, ProfileId, WorkspaceId};
 use seamline_store::{
-    AppendedMessage, Attachment, Backend, InboundTx, NewEvent, NewMessage, StoreError, StoredEvent,
-    StoredMessage,
+    AppendedMessage, Attachment, Backend, InboundTx, NewEvent, NewMessage, StoreError,
+    StoredConversation, StoredEvent, StoredMessage,
 };
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -126,14 +126,6 @@ pub(super) fn prepare(inbound: &Inbound) -> Result<NewEvent, InboxError> {
     Ok(event_of(inbound, "Message Received")?)
 }
 
-/// What a transaction's writes leave for its end: the events to hand to the
-/// bus, and whether a message merged profiles (and so conversations).
-#[derive(Default)]
-struct Pending {
-    events: Vec<i64>,
-    merged: bool,
-}
-
 /// Writes one message in its own transaction.
 pub(super) async fn write_one(
     store: &dyn Backend,
@@ -147,10 +139,14 @@ pub(super) async fn write_one(
         .ok_or_else(|| StoreError::Backend("no message written".into()).into())
 }
 
-/// Writes one workspace's messages in one transaction: all or none. What a
-/// batch can share is done once for all of it (the lookup of providers'
-/// retries, the events' append); each message then resolves its sender and
-/// joins their conversation, in arrival order.
+/// Writes one workspace's messages in one transaction: all or none, in
+/// two phases, each a few statements for the whole batch. First who wrote
+/// each message (identity resolution on the batch's graph, in arrival
+/// order, then the merges it made carried into conversations); then each
+/// sender's conversation, found or opened, and the messages appended to
+/// them. A conversation thus sees its customer as the whole batch left
+/// them: a message whose sender a later message merged goes straight to
+/// the survivor's conversation.
 pub(super) async fn write_all<'a>(
     store: &dyn Backend,
     workspace: WorkspaceId,
@@ -158,45 +154,128 @@ pub(super) async fn write_all<'a>(
 ) -> Result<Vec<Received>, InboxError> {
     let policy = policy_of(store, workspace).await?;
     let mut tx = store.begin_inbound(workspace).await?;
-    let Batch {
-        messages,
-        mut delivered,
-    } = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
-    let events: Vec<&StoredEvent> = messages.iter().filter_map(|(_, _, e)| e.as_ref()).collect();
+    let mut batch = Batch::read(tx.as_mut(), messages.into_iter().collect()).await?;
+    let events: Vec<&StoredEvent> = batch.messages.iter().filter_map(|m| m.2.as_ref()).collect();
     let mut graph = BatchGraph::load(tx.as_mut(), &policy, &events).await?;
-    let mut received = Vec::with_capacity(messages.len());
-    let mut pending = Pending::default();
     let mut identity = Identity {
         policy: &policy,
         graph: &mut graph,
-        pending: &mut pending,
+        events: Vec::new(),
+        merged: Vec::new(),
     };
-    for (inbound, files, event) in messages {
-        let r = write(
-            tx.as_mut(),
-            &mut identity,
-            &mut delivered,
-            inbound,
-            event,
-            files,
-        );
-        received.push(r.await?);
+    let mut senders = Vec::with_capacity(batch.messages.len());
+    let retries = std::mem::take(&mut batch.retries);
+    for ((_, _, event), retry) in batch.messages.iter().zip(retries) {
+        let sender = match retry {
+            Some(retry) => retry,
+            None => Sender::New(identify_in(tx.as_mut(), &mut identity, event.clone()).await?),
+        };
+        senders.push(sender);
     }
+    let Identity { events, merged, .. } = identity;
     graph.finish(tx.as_mut()).await?;
-    if pending.merged && received.len() > 1 {
-        // A later message may have merged an earlier one's conversation
-        // away (moving its messages along): each sender gets the
-        // conversation their message is in now.
-        for r in &mut received {
-            let at = r.message.message.message.at;
-            let now = tx.conversation_for_profile(r.profile, at).await?.0;
-            r.message.message.message.conversation = now.conversation.id;
-            r.message.conversation = now;
-        }
+    for (survivor, absorbed, at) in merged {
+        tx.merge_conversations(survivor, absorbed, at).await?;
     }
-    tx.queue_for_bus(&pending.events).await?;
+    let received = append(tx.as_mut(), batch, senders).await?;
+    tx.queue_for_bus(&events).await?;
     tx.commit().await?;
     Ok(received)
+}
+
+/// Who wrote a message of a batch.
+enum Sender {
+    /// A provider's retry of a message stored before the batch.
+    Delivered(StoredMessage),
+    /// A retry of the batch's message at this index.
+    Repeat(usize),
+    /// A new message from this profile.
+    New(ProfileId),
+}
+
+/// The batch's second phase: each new message's conversation found or
+/// opened, the messages appended, and an answer per message in order.
+async fn append(
+    tx: &mut dyn InboundTx,
+    batch: Batch<'_>,
+    senders: Vec<Sender>,
+) -> Result<Vec<Received>, InboxError> {
+    let asked: Vec<(ProfileId, DateTime<Utc>)> = senders
+        .iter()
+        .zip(&batch.messages)
+        .filter_map(|(s, (inbound, _, _))| match s {
+            Sender::New(profile) => Some((*profile, inbound.at)),
+            _ => None,
+        })
+        .collect();
+    let ats: Vec<DateTime<Utc>> = batch.messages.iter().map(|(i, _, _)| i.at).collect();
+    let conversations = tx.conversations_for_profiles(&asked).await?;
+    let mut found = conversations.iter().map(|(c, _)| c.conversation.id);
+    let mut messages = Vec::with_capacity(asked.len());
+    for (sender, (inbound, files, _)) in senders.iter().zip(batch.messages) {
+        if let (Sender::New(_), Some(conversation)) = (sender, found.next()) {
+            messages.push(new_message(inbound, conversation, files)?);
+        }
+    }
+    let read: Vec<StoredConversation> = conversations.into_iter().map(|(c, _)| c).collect();
+    let mut appended = tx.append_messages(&read, &messages).await?.into_iter();
+    let mut received: Vec<Received> = Vec::with_capacity(senders.len());
+    for (sender, at) in senders.into_iter().zip(ats) {
+        let message = match sender {
+            Sender::New(_) => appended
+                .next()
+                .ok_or_else(|| StoreError::Backend("a message was not appended".into()))?,
+            Sender::Repeat(first) => retried(&received[first].message),
+            Sender::Delivered(existing) => {
+                let (conversation, _) =
+                    tx.conversation_for_profile(existing.profile_id, at).await?;
+                AppendedMessage {
+                    message: existing,
+                    new: false,
+                    conversation,
+                    reopened: None,
+                }
+            }
+        };
+        received.push(Received {
+            profile: message.conversation.conversation.profile,
+            message,
+            assigned: None,
+        });
+    }
+    Ok(received)
+}
+
+/// The answer to a retry of a message the batch appended.
+fn retried(first: &AppendedMessage) -> AppendedMessage {
+    AppendedMessage {
+        message: first.message.clone(),
+        new: false,
+        conversation: first.conversation.clone(),
+        reopened: None,
+    }
+}
+
+fn new_message(
+    inbound: &Inbound,
+    conversation: seamline_core::ConversationId,
+    attachments: Vec<Attachment>,
+) -> Result<NewMessage, InboxError> {
+    let message = Message::new(
+        ConversationMessageId(Uuid::now_v7()),
+        conversation,
+        MessageKind::Inbound,
+        inbound.channel,
+        inbound.body.clone(),
+        inbound.at,
+    )?;
+    Ok(NewMessage {
+        message,
+        sender: inbound.customer.name.clone(),
+        attachments,
+        external_id: inbound.external_id.clone(),
+        delivery: None,
+    })
 }
 
 /// A batch with what it shares read and written up front.
@@ -205,10 +284,9 @@ struct Batch<'a> {
     /// as appended (`None` for a provider's retry, which appends none, or
     /// for an event already stored).
     messages: Vec<(&'a Inbound, Vec<Attachment>, Option<StoredEvent>)>,
-    /// Messages providers already delivered, by channel and their id;
-    /// each message of the batch joins it once written, so that a retry
-    /// within the batch finds it too.
-    delivered: HashMap<(Channel, String), StoredMessage>,
+    /// Per message, what it retries, if it does: a message the provider
+    /// delivered before, or one earlier in the batch.
+    retries: Vec<Option<Sender>>,
 }
 
 impl<'a> Batch<'a> {
@@ -228,21 +306,28 @@ impl<'a> Batch<'a> {
             .collect();
         // A retry (of a delivered message, or of one earlier in the batch)
         // appends no event of its own.
-        let mut seen = HashSet::new();
+        let mut first = HashMap::new();
         let mut new_events = Vec::with_capacity(messages.len());
         let mut heads = Vec::with_capacity(messages.len());
-        for (inbound, event, files) in messages {
-            let fresh = match &inbound.external_id {
-                Some(id) => {
-                    let key = (inbound.channel, id.clone());
-                    !delivered.contains_key(&key) && seen.insert(key)
+        let mut retries = Vec::with_capacity(messages.len());
+        for (i, (inbound, event, files)) in messages.into_iter().enumerate() {
+            let key = inbound.external_id.clone().map(|id| (inbound.channel, id));
+            let retry = match key {
+                Some(key) => match delivered.get(&key) {
+                    Some(existing) => Some(Sender::Delivered(existing.clone())),
+                    None => first.get(&key).map(|&at| Sender::Repeat(at)),
                 }
-                None => true,
+                .or_else(|| {
+                    first.insert(key, i);
+                    None
+                }),
+                None => None,
             };
-            if fresh {
+            if retry.is_none() {
                 new_events.push(event);
             }
-            heads.push((inbound, files, fresh));
+            heads.push((inbound, files, retry.is_none()));
+            retries.push(retry);
         }
         let mut appended = tx.append_events(&new_events).await?.into_iter();
         let messages = heads
@@ -256,10 +341,7 @@ impl<'a> Batch<'a> {
                 (inbound, files, event)
             })
             .collect();
-        Ok(Batch {
-            messages,
-            delivered,
-        })
+        Ok(Batch { messages, retries })
     }
 }
 
@@ -292,71 +374,14 @@ pub(super) async fn after_commit(
 }
 
 /// A transaction's identity resolution: the rules, the graph its events
-/// touch (read once), and what its writes leave for its end.
+/// touch (read once), and what it leaves for the end of the transaction:
+/// the events to hand to the bus, and the merges to carry into
+/// conversations (survivor, absorbed, when).
 struct Identity<'a> {
     policy: &'a IdentityPolicy,
     graph: &'a mut BatchGraph,
-    pending: &'a mut Pending,
-}
-
-/// The message's writes, all in `tx`: a provider's retry finds the message
-/// it delivered; else the customer's `event` (appended, noted in
-/// `identity.pending`) is resolved, their conversation found or opened, and
-/// the message appended to it.
-async fn write(
-    tx: &mut dyn InboundTx,
-    identity: &mut Identity<'_>,
-    delivered: &mut HashMap<(Channel, String), StoredMessage>,
-    inbound: &Inbound,
-    event: Option<StoredEvent>,
-    attachments: Vec<Attachment>,
-) -> Result<Received, InboxError> {
-    let key = inbound.external_id.clone().map(|id| (inbound.channel, id));
-    if let Some(existing) = key.as_ref().and_then(|key| delivered.get(key)) {
-        let (conversation, _) = tx
-            .conversation_for_profile(existing.profile_id, inbound.at)
-            .await?;
-        return Ok(Received {
-            profile: existing.profile_id,
-            message: AppendedMessage {
-                message: existing.clone(),
-                new: false,
-                conversation,
-                reopened: None,
-            },
-            assigned: None,
-        });
-    }
-    let profile = identify_in(tx, identity, event).await?;
-    let (conversation, _) = tx.conversation_for_profile(profile, inbound.at).await?;
-    let message = Message::new(
-        ConversationMessageId(Uuid::now_v7()),
-        conversation.conversation.id,
-        MessageKind::Inbound,
-        inbound.channel,
-        inbound.body.clone(),
-        inbound.at,
-    )?;
-    let message = tx
-        .append_message(
-            &conversation,
-            &NewMessage {
-                message,
-                sender: inbound.customer.name.clone(),
-                attachments,
-                external_id: inbound.external_id.clone(),
-                delivery: None,
-            },
-        )
-        .await?;
-    if let Some(key) = key {
-        delivered.insert(key, message.message.clone());
-    }
-    Ok(Received {
-        profile,
-        message,
-        assigned: None,
-    })
+    events: Vec<i64>,
+    merged: Vec<(ProfileId, ProfileId, DateTime<Utc>)>,
 }
 
 /// The customer's profile: the message is also an event of theirs
@@ -371,24 +396,28 @@ pub(crate) async fn identify(
     let event = event_of(inbound, event)?;
     let policy = policy_of(store, inbound.workspace).await?;
     let mut tx = store.begin_inbound(inbound.workspace).await?;
-    let mut pending = Pending::default();
     let event = tx.append_events(&[event]).await?.pop().flatten();
     let mut graph = BatchGraph::load(tx.as_mut(), &policy, &Vec::from_iter(&event)).await?;
     let mut identity = Identity {
         policy: &policy,
         graph: &mut graph,
-        pending: &mut pending,
+        events: Vec::new(),
+        merged: Vec::new(),
     };
     let profile = identify_in(tx.as_mut(), &mut identity, event).await?;
+    let Identity { events, merged, .. } = identity;
     graph.finish(tx.as_mut()).await?;
-    tx.queue_for_bus(&pending.events).await?;
+    for (survivor, absorbed, at) in merged {
+        tx.merge_conversations(survivor, absorbed, at).await?;
+    }
+    tx.queue_for_bus(&events).await?;
     tx.commit().await?;
     Ok(profile)
 }
 
-/// Resolves `event`, appended in `tx` (noted in `identity.pending`; `None`
-/// when it was stored before). A chat that reveals who the visitor is
-/// brings their earlier conversations along.
+/// Resolves `event`, appended in `tx` (noted in `identity`; `None` when it
+/// was stored before). The merges it made are noted too: a chat that
+/// reveals who the visitor is brings their earlier conversations along.
 async fn identify_in(
     tx: &mut dyn InboundTx,
     identity: &mut Identity<'_>,
@@ -396,16 +425,13 @@ async fn identify_in(
 ) -> Result<ProfileId, InboxError> {
     let mut placed = Placed::default();
     if let Some(stored) = event {
-        identity.pending.events.push(stored.seq);
+        identity.events.push(stored.seq);
         placed = identity
             .graph
             .resolve_new(tx, identity.policy, &stored)
             .await?;
     }
-    identity.pending.merged |= !placed.merged.is_empty();
-    for (survivor, absorbed, at) in placed.merged {
-        tx.merge_conversations(survivor, absorbed, at).await?;
-    }
+    identity.merged.extend(placed.merged);
     placed.profile.ok_or_else(|| {
         FieldError::new(
             "unknown_customer",

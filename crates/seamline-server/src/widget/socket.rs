@@ -17,7 +17,7 @@ use chrono::Utc;
 use seamline_core::identity::{Identifier, IdentifierKind};
 use seamline_core::inbox::conversation::Channel;
 use seamline_core::inbox::widget_identity;
-use seamline_core::{ProfileId, WorkspaceId};
+use seamline_core::{ConversationId, ProfileId, WorkspaceId};
 use seamline_store::{MessageQuery, Order, ProfileQuery};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -130,9 +130,12 @@ async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
     let mut profile = known_profile(&state, &visitor).await;
     let mut live = profile.map(|p| state.live.watch_conversation(visitor.workspace, p));
     if let Some(p) = profile {
-        if send(&mut socket, history(&state, visitor.workspace, p).await)
-            .await
-            .is_err()
+        if send(
+            &mut socket,
+            history(&state, visitor.workspace, p, None).await,
+        )
+        .await
+        .is_err()
         {
             return;
         }
@@ -145,14 +148,16 @@ async fn serve(state: AppState, visitor: Checked, mut socket: WebSocket) {
                 let Frame::Text(text) = frame else { continue };
                 let answer = on_frame(&state, &visitor, profile, &text, &mut sent).await;
                 let mut catch_up = None;
-                if let Some(placed) = answer.profile.filter(|p| Some(*p) != profile) {
+                let placed = answer.placed.filter(|(p, _)| Some(*p) != profile);
+                if let Some((placed, conversation)) = placed {
                     if may_see(&state, &visitor, placed).await {
                         profile = Some(placed);
                         live = Some(state.live.watch_conversation(visitor.workspace, placed));
                         // An answer written before this socket listened
                         // (a quick first reply) comes with the history;
                         // the widget shows each message once.
-                        catch_up = Some(history(&state, visitor.workspace, placed).await);
+                        let ws = visitor.workspace;
+                        catch_up = Some(history(&state, ws, placed, Some(conversation)).await);
                     }
                 }
                 for frame in answer.frame.into_iter().chain(catch_up) {
@@ -184,22 +189,22 @@ async fn next(live: &mut Option<live::Receiver>) -> Option<Arc<live::Frame>> {
 struct Answer {
     /// What to tell the visitor, if anything.
     frame: Option<Value>,
-    /// Whose conversation the visitor's message went to.
-    profile: Option<ProfileId>,
+    /// Whose conversation the visitor's message went to, and which.
+    placed: Option<(ProfileId, ConversationId)>,
 }
 
 impl Answer {
     fn refused(field: &str, message: &str) -> Self {
         Self {
             frame: Some(json!({"type": "error", "field": field, "message": message})),
-            profile: None,
+            placed: None,
         }
     }
 
     fn quiet() -> Self {
         Self {
             frame: None,
-            profile: None,
+            placed: None,
         }
     }
 }
@@ -289,7 +294,10 @@ async fn on_message(
             let view = VisitorMessage::of(&received.message.message);
             Answer {
                 frame: Some(json!({"type": "ack", "id": id, "message": view})),
-                profile: Some(received.profile),
+                placed: Some((
+                    received.profile,
+                    received.message.conversation.conversation.id,
+                )),
             }
         }
         Err(InboxError::Invalid(e)) => Answer::refused(&e.field, &e.message),
@@ -359,22 +367,31 @@ async fn may_see(state: &AppState, visitor: &Checked, profile: ProfileId) -> boo
     })
 }
 
-/// The visitor's conversation so far, oldest first.
-async fn history(state: &AppState, ws: WorkspaceId, profile: ProfileId) -> Value {
+/// The visitor's conversation so far, oldest first: `known` (the one
+/// their message just went to), else the profile's.
+async fn history(
+    state: &AppState,
+    ws: WorkspaceId,
+    profile: ProfileId,
+    known: Option<ConversationId>,
+) -> Value {
     let messages = async {
-        let (conversation, _) = state
-            .store
-            .conversation_for_profile(ws, profile, Utc::now())
-            .await?;
+        let conversation = match known {
+            Some(id) => id,
+            None => {
+                let (found, _) = state
+                    .store
+                    .conversation_for_profile(ws, profile, Utc::now())
+                    .await?;
+                found.conversation.id
+            }
+        };
         let query = MessageQuery {
             limit: HISTORY,
             order: Order::NewestFirst,
             ..MessageQuery::default()
         };
-        state
-            .store
-            .list_messages(ws, conversation.conversation.id, &query)
-            .await
+        state.store.list_messages(ws, conversation, &query).await
     }
     .await
     .unwrap_or_default();

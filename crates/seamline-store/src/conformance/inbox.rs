@@ -41,6 +41,7 @@ pub async fn run_inbox_suite<S: Backend>(store: &S, scan: &dyn RawScan) {
     one_survey_pends_per_conversation_and_is_taken_once(store).await;
     erasure_scrubs_the_persons_conversation(store, scan).await;
     the_inbox_of_one_workspace_is_invisible_to_another(store).await;
+    an_inbound_batch_finds_conversations_and_appends_together(store).await;
     // Last: it leases the outbox entries it inspects.
     an_inbound_transaction_commits_whole_or_not_at_all(store).await;
 }
@@ -2233,4 +2234,123 @@ pub async fn an_inbound_transaction_commits_whole_or_not_at_all<S: Backend>(stor
         .iter()
         .flat_map(|e| &e.events)
         .any(|e| e.id == stored.id));
+}
+
+/// A batch's senders' conversations found and opened together (a profile
+/// merged away gets its survivor's, opened once), and its messages
+/// appended together: each answer with its conversation as the batch
+/// leaves it, the reopen on the message that caused it, and a message a
+/// provider delivered before answered with the stored one.
+pub async fn an_inbound_batch_finds_conversations_and_appends_together<S: Backend>(store: &S) {
+    let ws = new_workspace(store).await.0.id;
+    let [known, fresh, survivor, absorbed] = profiles(store, ws, 4).await[..] else {
+        panic!("four profiles")
+    };
+    identity(store, ws, &[IdentityOp::Absorb { survivor, absorbed }]).await;
+    let (before, _) = store
+        .conversation_for_profile(ws, known, at(0))
+        .await
+        .expect("conversation");
+    let mut delivered = inbound(before.conversation.id, Channel::Telegram, "раньше", at(1));
+    delivered.external_id = Some("tg-1".into());
+    append(store, ws, &delivered).await;
+    let current = must(store, ws, before.conversation.id).await;
+    let resolved = update(store, ws, &current, |u| {
+        u.conversation.status = Status::Resolved
+    })
+    .await;
+
+    let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
+    let asked = [
+        (known, at(2)),
+        (absorbed, at(3)),
+        (fresh, at(4)),
+        (survivor, at(5)),
+    ];
+    let found = tx
+        .conversations_for_profiles(&asked)
+        .await
+        .expect("conversations");
+    let ids: Vec<ConversationId> = found.iter().map(|(c, _)| c.conversation.id).collect();
+    let opened: Vec<bool> = found.iter().map(|(_, o)| *o).collect();
+    assert_eq!(ids[0], resolved.conversation.id, "the known one is found");
+    assert_eq!(
+        ids[1], ids[3],
+        "the merged-away profile gets its survivor's"
+    );
+    assert_eq!(found[1].0.conversation.profile, survivor);
+    assert_eq!(opened, [false, true, true, false], "opened once each");
+    assert!(
+        tx.conversations_for_profiles(&[(ProfileId(Uuid::now_v7()), at(2))])
+            .await
+            .is_err(),
+        "an unknown profile has none"
+    );
+    drop(tx);
+
+    let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
+    let found = tx
+        .conversations_for_profiles(&asked)
+        .await
+        .expect("conversations");
+    let read: Vec<StoredConversation> = found.iter().map(|(c, _)| c.clone()).collect();
+    let (mine, merged, new) = (ids[0], read[1].conversation.id, read[2].conversation.id);
+    assert_eq!(mine, read[0].conversation.id);
+    assert_eq!(merged, read[3].conversation.id);
+    let mut retry = inbound(mine, Channel::Telegram, "раньше", at(6));
+    retry.external_id = Some("tg-1".into());
+    let batch = [
+        inbound(mine, Channel::WhatsApp, "снова я", at(6)),
+        inbound(merged, Channel::WebChat, "привет", at(7)),
+        inbound(mine, Channel::Telegram, "и ещё", at(8)),
+        inbound(new, Channel::Sms, "здравствуйте", at(9)),
+    ];
+    let appended = tx.append_messages(&read, &batch).await.expect("append");
+    assert_eq!(appended.len(), 4);
+    assert!(appended.iter().all(|a| a.new));
+    assert_eq!(
+        appended[0].reopened.map(|r| (r.from, r.to)),
+        Some((Status::Resolved, Status::Open)),
+        "the first message reopens"
+    );
+    assert_eq!(appended[2].reopened, None, "the next finds it open");
+    assert_eq!(
+        appended[0].conversation, appended[2].conversation,
+        "as the batch leaves it"
+    );
+    let last = &appended[2].conversation;
+    assert_eq!(last.unread, resolved.unread + 2);
+    assert_eq!(last.conversation.status, Status::Open);
+    assert_eq!(
+        last.conversation.last_inbound_channel,
+        Some(Channel::Telegram)
+    );
+    assert_eq!(last.last_message_at, Some(at(8)));
+    assert_eq!(last.version, resolved.version + 1, "written once");
+    assert!(appended[3].conversation.activity_seq > resolved.activity_seq);
+    let also = inbound(mine, Channel::Telegram, "и последнее", at(10));
+    let again = tx
+        .append_messages(&[last.clone()], &[retry, also])
+        .await
+        .expect("retry");
+    assert!(!again[0].new, "a provider's retry finds the stored message");
+    assert_eq!(again[0].message.message.body, "раньше");
+    assert!(again[1].new, "the rest of the batch is appended");
+    assert_eq!(again[1].conversation.unread, last.unread + 1);
+    assert_eq!(again[0].conversation, again[1].conversation);
+    tx.commit().await.expect("commit");
+
+    assert_eq!(must(store, ws, mine).await, again[1].conversation);
+    assert_eq!(
+        bodies(store, ws, mine).await,
+        ["раньше", "снова я", "и ещё", "и последнее"]
+    );
+    assert_eq!(bodies(store, ws, merged).await, ["привет"]);
+    assert_eq!(bodies(store, ws, new).await, ["здравствуйте"]);
+    let wrong = inbound(ConversationId(Uuid::now_v7()), Channel::Sms, "?", at(9));
+    let mut tx = store.begin_inbound(ws).await.expect("begin inbound");
+    assert!(matches!(
+        tx.append_messages(&read, &[wrong.clone(), wrong]).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

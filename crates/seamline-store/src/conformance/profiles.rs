@@ -33,6 +33,7 @@ pub async fn run_profile_suite<S: Store + ProfileStore>(store: &S, scan: &dyn Ra
     reset_empties_and_revives_a_profile(store).await;
     touch_round_trips_traits_and_times(store).await;
     touches_written_together_leave_the_last_per_profile(store).await;
+    creations_and_identifiers_written_together_end_as_in_order(store).await;
     merges_are_recorded_and_undone(store).await;
     conflicts_stay_open_until_resolved(store).await;
     uncommitted_identity_transactions_leave_nothing(store).await;
@@ -1973,4 +1974,53 @@ pub async fn a_login_claims_the_events_left_anonymous_in_its_session<S: Store + 
     .await;
     assert_eq!(timeline(maria).await, [events[0].id]);
     assert_eq!(timeline(ivan).await.len(), 2);
+}
+
+/// Runs of creations and of identifiers owned, as a batch writes them:
+/// each identifier ends with its last owner, first seen as its first op
+/// said, as writing them one by one would leave it; a profile id another
+/// workspace holds is refused.
+pub async fn creations_and_identifiers_written_together_end_as_in_order<S: Store + ProfileStore>(
+    store: &S,
+) {
+    let (ws, _, _) = new_workspace(store).await;
+    let (a, b) = (pid(), pid());
+    let (phone, email) = (
+        ident(IdentifierKind::Phone, "+79160000001"),
+        ident(IdentifierKind::Email, "together@example.test"),
+    );
+    apply(
+        store,
+        ws.id,
+        &[
+            create(a, t(0)),
+            create(b, t(1)),
+            own(&phone, a, t(2)),
+            own(&email, b, t(3)),
+            own(&phone, b, t(4)),
+        ],
+    )
+    .await;
+    assert_eq!(must_profile(store, ws.id, b).await.first_seen, t(1));
+    let held = store
+        .profile_identifiers(ws.id, b)
+        .await
+        .expect("identifiers");
+    let seen: Vec<(&str, DateTime<Utc>)> = held
+        .iter()
+        .map(|h| (h.identifier.value.as_str(), h.first_seen))
+        .collect();
+    assert_eq!(held.len(), 2, "{seen:?}");
+    assert!(seen.contains(&("+79160000001", t(2))), "{seen:?}");
+    assert!(seen.contains(&("together@example.test", t(3))), "{seen:?}");
+    let left = store
+        .profile_identifiers(ws.id, a)
+        .await
+        .expect("identifiers");
+    assert!(left.is_empty(), "the phone moved on: {left:?}");
+
+    let (other, _, _) = new_workspace(store).await;
+    let mut tx = store.begin_identity(other.id).await.expect("begin");
+    let taken = tx.apply(&[create(pid(), t(0)), create(a, t(0))]).await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
 }

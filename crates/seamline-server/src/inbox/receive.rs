@@ -186,7 +186,7 @@ pub(super) async fn write_all<'a>(
 /// Who wrote a message of a batch.
 enum Sender {
     /// A provider's retry of a message stored before the batch.
-    Delivered(StoredMessage),
+    Delivered(Box<StoredMessage>),
     /// A retry of the batch's message at this index.
     Repeat(usize),
     /// A new message from this profile.
@@ -230,7 +230,7 @@ async fn append(
                 let (conversation, _) =
                     tx.conversation_for_profile(existing.profile_id, at).await?;
                 AppendedMessage {
-                    message: existing,
+                    message: *existing,
                     new: false,
                     conversation,
                     reopened: None,
@@ -314,7 +314,7 @@ impl<'a> Batch<'a> {
             let key = inbound.external_id.clone().map(|id| (inbound.channel, id));
             let retry = match key {
                 Some(key) => match delivered.get(&key) {
-                    Some(existing) => Some(Sender::Delivered(existing.clone())),
+                    Some(existing) => Some(Sender::Delivered(Box::new(existing.clone()))),
                     None => first.get(&key).map(|&at| Sender::Repeat(at)),
                 }
                 .or_else(|| {

@@ -2330,7 +2330,7 @@ pub async fn an_inbound_batch_finds_conversations_and_appends_together<S: Backen
     assert!(appended[3].conversation.activity_seq > resolved.activity_seq);
     let also = inbound(mine, Channel::Telegram, "и последнее", at(10));
     let again = tx
-        .append_messages(&[last.clone()], &[retry, also])
+        .append_messages(std::slice::from_ref(last), &[retry, also])
         .await
         .expect("retry");
     assert!(!again[0].new, "a provider's retry finds the stored message");

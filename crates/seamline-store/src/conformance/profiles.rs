@@ -1173,6 +1173,16 @@ pub async fn profiles_are_listed_searched_and_paged<S: Store + ProfileStore>(sto
         .await,
         sorted(vec![olga, plain])
     );
+    let moved = ident(IdentifierKind::Email, "olga.merged@example.test");
+    assert_eq!(
+        found(ProfileQuery {
+            identifiers: vec![email.clone(), moved],
+            ..all_profiles()
+        })
+        .await,
+        [olga],
+        "once, by any of its identifiers, a merged one's too"
+    );
     assert_eq!(
         found(search("smirnova")).await,
         [olga],

@@ -120,7 +120,7 @@ impl MessageSets for PgIdentityTx {
         &mut self,
         states: &[StoredConversation],
     ) -> StoreResult<Vec<StoredConversation>> {
-        inbox::write_conversations(&mut self.tx, states).await
+        inbox::write_conversations(&mut self.tx, self.workspace, states).await
     }
 
     async fn stored_instead(&mut self, message: &NewMessage) -> StoreResult<AppendedMessage> {

@@ -269,13 +269,16 @@ pub(crate) async fn fetch_page(
     found.iter().map(rows::event).collect()
 }
 
-pub(crate) async fn claim_outbox(
+/// Leases up to `limit` of `consumer`'s entries whose lease ran out: the
+/// write, to run in the writer's turn. Their events are read after it
+/// ([`leased_entries`]): the log never changes, so that needs no turn.
+pub(crate) async fn lease_outbox(
     pool: &SqlitePool,
     consumer: &str,
     limit: u32,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-) -> StoreResult<Vec<OutboxEntry>> {
+) -> StoreResult<Vec<(i64, Vec<i64>)>> {
     let claimed = sqlx::query(
         "UPDATE outbox SET leased_until = ?
          WHERE id IN (SELECT id FROM outbox WHERE consumer = ? AND (leased_until IS NULL OR leased_until < ?)
@@ -289,12 +292,24 @@ pub(crate) async fn claim_outbox(
     .fetch_all(pool)
     .await
     .map_err(backend)?;
-    let mut entries = Vec::with_capacity(claimed.len());
+    let mut leased = Vec::with_capacity(claimed.len());
     for row in &claimed {
         let id: i64 = row.try_get("id").map_err(backend)?;
         let seqs_text: String = row.try_get("event_seqs").map_err(backend)?;
         let seqs: Vec<i64> =
             serde_json::from_str(&seqs_text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        leased.push((id, seqs));
+    }
+    Ok(leased)
+}
+
+/// The leased entries with their events, in entry order.
+pub(crate) async fn leased_entries(
+    pool: &SqlitePool,
+    leased: Vec<(i64, Vec<i64>)>,
+) -> StoreResult<Vec<OutboxEntry>> {
+    let mut entries = Vec::with_capacity(leased.len());
+    for (id, seqs) in leased {
         entries.push(OutboxEntry {
             id,
             events: events_by_seq(pool, &seqs).await?,

@@ -360,8 +360,12 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
     ) -> StoreResult<Vec<OutboxEntry>> {
-        let _turn = self.writer.lock().await;
-        events::claim_outbox(&self.pool, consumer, limit, now, lease_until).await
+        let leased = {
+            let _turn = self.writer.lock().await;
+            events::lease_outbox(&self.pool, consumer, limit, now, lease_until).await?
+        };
+        // Out of the turn: reading what the entries name is no write.
+        events::leased_entries(&self.pool, leased).await
     }
 
     async fn outbox_backlog(&self, consumer: &str) -> StoreResult<u64> {

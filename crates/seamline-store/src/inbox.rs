@@ -505,7 +505,8 @@ pub trait MessageSets: Send {
         messages: &[(ProfileId, &NewMessage)],
     ) -> StoreResult<Vec<StoredMessage>>;
     /// Writes each conversation's state one version up, on top of the
-    /// activity order; the conversations as written, in any order.
+    /// activity order in the order given; the conversations as written, in
+    /// any order.
     async fn write_conversations(
         &mut self,
         states: &[StoredConversation],
@@ -571,29 +572,31 @@ pub async fn append_in_sets<T: MessageSets + ?Sized>(
 
 /// `messages` appended in memory to `conversations` (as read): per
 /// message, the reopen it caused; per conversation it changed, the state
-/// all of them leave it in (to be written once, one version up). `None`
-/// when a message names none of the conversations.
+/// all of them leave it in (to be written once, one version up), in the
+/// order of each one's last message, which is the activity order they
+/// take. `None` when a message names none of the conversations.
 pub fn appended_all(
     conversations: &[StoredConversation],
     messages: &[NewMessage],
 ) -> Option<(Vec<Option<StatusChange>>, Vec<StoredConversation>)> {
-    let mut states: Vec<StoredConversation> = Vec::new();
+    let mut states: Vec<(usize, StoredConversation)> = Vec::new();
     let mut reopens = Vec::with_capacity(messages.len());
-    for m in messages {
+    for (n, m) in messages.iter().enumerate() {
         let id = m.message.conversation;
-        let state = match states.iter_mut().find(|c| c.conversation.id == id) {
+        let state = match states.iter_mut().find(|(_, c)| c.conversation.id == id) {
             Some(state) => state,
             None => {
                 let read = conversations.iter().find(|c| c.conversation.id == id)?;
-                states.push(read.clone());
+                states.push((n, read.clone()));
                 states.last_mut()?
             }
         };
-        let (next, reopened) = appended(state, &m.message);
-        *state = next;
+        let (next, reopened) = appended(&state.1, &m.message);
+        *state = (n, next);
         reopens.push(reopened);
     }
-    Some((reopens, states))
+    states.sort_by_key(|(last, _)| *last);
+    Some((reopens, states.into_iter().map(|(_, c)| c).collect()))
 }
 
 /// The inbox's storage. Every method filters by the workspace it is given.

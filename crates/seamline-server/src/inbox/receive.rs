@@ -213,7 +213,10 @@ async fn append(
     let mut found = conversations.iter().map(|(c, _)| c.conversation.id);
     let mut messages = Vec::with_capacity(asked.len());
     for (sender, (inbound, files, _)) in senders.iter().zip(batch.messages) {
-        if let (Sender::New(_), Some(conversation)) = (sender, found.next()) {
+        if let Sender::New(_) = sender {
+            let conversation = found
+                .next()
+                .ok_or_else(|| StoreError::Backend("a sender has no conversation".into()))?;
             messages.push(new_message(inbound, conversation, files)?);
         }
     }

@@ -183,37 +183,44 @@ impl MessageColumns {
     }
 }
 
-/// [`MessageSets::write_conversations`] in one statement.
+/// [`MessageSets::write_conversations`] in one statement: the sequence is
+/// drawn once per state as the array is read (a materialised CTE, which a
+/// join cannot scan again), so the activity order follows the states'.
 pub(crate) async fn write_conversations(
     conn: &mut PgConnection,
+    ws: WorkspaceId,
     states: &[StoredConversation],
 ) -> StoreResult<Vec<StoredConversation>> {
-    let Some(first) = states.first() else {
+    if states.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     let mut c = ConversationColumns::default();
     for state in states {
         c.push(state)?;
     }
     let written = sqlx::query(&format!(
-        "UPDATE conversations c SET status = u.status, snoozed_until = u.snoozed_until,
+        "WITH u AS MATERIALIZED (
+           SELECT *, {NEXT_SEQ} AS seq
+           FROM UNNEST($2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[],
+                       $7::text[], $8::jsonb[], $9::text[], $10::timestamptz[],
+                       $11::timestamptz[], $12::jsonb[], $13::timestamptz[], $14::timestamptz[],
+                       $15::timestamptz[], $16::text[], $17::bigint[])
+             AS u(id, status, snoozed_until, assignee, team_id, priority, labels,
+                  last_inbound_channel, last_inbound_at, waiting_since, bot_state, created_at,
+                  updated_at, last_message_at, last_message_channel, unread)
+         )
+         UPDATE conversations c SET status = u.status, snoozed_until = u.snoozed_until,
            assignee = u.assignee, team_id = u.team_id, priority = u.priority, labels = u.labels,
            last_inbound_channel = u.last_inbound_channel, last_inbound_at = u.last_inbound_at,
            waiting_since = u.waiting_since, bot_state = u.bot_state, created_at = u.created_at,
            updated_at = u.updated_at, last_message_at = u.last_message_at,
            last_message_channel = u.last_message_channel, unread = u.unread,
-           activity_seq = {NEXT_SEQ}, version = c.version + 1
-         FROM UNNEST($2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::text[],
-                     $8::jsonb[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[],
-                     $13::timestamptz[], $14::timestamptz[], $15::timestamptz[], $16::text[],
-                     $17::bigint[])
-           AS u(id, status, snoozed_until, assignee, team_id, priority, labels, last_inbound_channel,
-                last_inbound_at, waiting_since, bot_state, created_at, updated_at, last_message_at,
-                last_message_channel, unread)
+           activity_seq = u.seq, version = c.version + 1
+         FROM u
          WHERE c.workspace_id = $1 AND c.id = u.id
          RETURNING c.*"
     ))
-    .bind(first.workspace_id.as_uuid())
+    .bind(ws.as_uuid())
     .bind(c.id)
     .bind(c.status)
     .bind(c.snoozed_until)

@@ -2328,6 +2328,12 @@ pub async fn an_inbound_batch_finds_conversations_and_appends_together<S: Backen
     assert_eq!(last.last_message_at, Some(at(8)));
     assert_eq!(last.version, resolved.version + 1, "written once");
     assert!(appended[3].conversation.activity_seq > resolved.activity_seq);
+    let seq = |n: usize| appended[n].conversation.activity_seq;
+    assert!(
+        seq(1) < seq(2) && seq(2) < seq(3),
+        "the activity order of each conversation's last message: {:?}",
+        [seq(1), seq(2), seq(3)]
+    );
     let also = inbound(mine, Channel::Telegram, "и последнее", at(10));
     let again = tx
         .append_messages(std::slice::from_ref(last), &[retry, also])

@@ -20,7 +20,7 @@
 //! continues after the last seq seen (an opaque `seamline_core::cursor::Cursor`).
 //! Messages list in time order, ties broken by id.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -534,13 +534,18 @@ pub async fn append_in_sets<T: MessageSets + ?Sized>(
             .ok_or_else(elsewhere)?;
         placed.push((read.conversation.profile, m));
     }
-    let inserted = tx.insert_messages(&placed).await?;
-    let is_new = |m: &NewMessage| inserted.iter().any(|s| s.message.id == m.message.id);
+    let mut inserted: HashMap<ConversationMessageId, StoredMessage> = tx
+        .insert_messages(&placed)
+        .await?
+        .into_iter()
+        .map(|s| (s.message.id, s))
+        .collect();
     let fresh: Vec<NewMessage>;
     let appended = match inserted.len() == messages.len() {
         true => messages,
         false => {
-            fresh = messages.iter().filter(|m| is_new(m)).cloned().collect();
+            let new = |m: &&NewMessage| inserted.contains_key(&m.message.id);
+            fresh = messages.iter().filter(new).cloned().collect();
             &fresh[..]
         }
     };
@@ -549,7 +554,7 @@ pub async fn append_in_sets<T: MessageSets + ?Sized>(
     let as_written = |id| written.iter().find(|c| c.conversation.id == id).cloned();
     let (mut reopens, mut answers) = (reopens.into_iter(), Vec::with_capacity(messages.len()));
     for m in messages {
-        let Some(message) = inserted.iter().find(|s| s.message.id == m.message.id) else {
+        let Some(message) = inserted.remove(&m.message.id) else {
             let mut stored = tx.stored_instead(m).await?;
             if let Some(now) = as_written(stored.conversation.conversation.id) {
                 stored.conversation = now;
@@ -561,7 +566,7 @@ pub async fn append_in_sets<T: MessageSets + ?Sized>(
             StoreError::Backend("a conversation of the batch went missing".into())
         })?;
         answers.push(AppendedMessage {
-            message: message.clone(),
+            message,
             new: true,
             conversation,
             reopened: reopens.next().flatten(),
